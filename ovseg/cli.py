@@ -1,0 +1,125 @@
+"""The ``ovseg`` command: LightningCLI with lowercase names for models, datasets and protocols.
+
+``ovseg test --model segclip --data voc --protocol groupvit`` is rewritten, before LightningCLI
+parses it, into class paths and init arguments. Full class paths and config files still work.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ovseg.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOLS
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A lowercase name for a class plus the init arguments it implies."""
+
+    class_path: str
+    init_args: dict[str, str] = field(default_factory=dict)
+    summary: str = ""
+
+
+_SEG = "ovseg.data.segmentation.SegDataModule"
+
+MODEL_ALIASES: dict[str, Alias] = {
+    "segclip": Alias(
+        "ovseg.methods.segclip.SegCLIP", summary="SegCLIP (ICML 2023): CLIP ViT + learnable centers"
+    ),
+    "sseg": Alias("ovseg.methods.sseg.SSeg", summary="S-Seg (CVPR 2025): MaskFormer on DINO pseudo-masks"),
+}
+
+DATA_ALIASES: dict[str, Alias] = {
+    "synthetic": Alias("ovseg.data.synthetic.SyntheticDataModule", summary="built-in generated scenes"),
+    "voc": Alias(_SEG, {"dataset": "voc"}, "PASCAL VOC 2012 val, background + 20"),
+    "voc20": Alias(_SEG, {"dataset": "voc20"}, "PASCAL VOC 2012 val, 20 classes, no background"),
+    "context": Alias(_SEG, {"dataset": "context"}, "PASCAL Context val, background + 59"),
+    "context59": Alias(_SEG, {"dataset": "context59"}, "PASCAL Context val, 59 classes"),
+    "coco": Alias(_SEG, {"dataset": "coco"}, "COCO-Object val2017, background + 80"),
+    "coco-stuff": Alias(_SEG, {"dataset": "coco-stuff"}, "COCO-Stuff-164k val2017, 171 classes"),
+    "ade20k": Alias(_SEG, {"dataset": "ade20k"}, "ADE20K val, 150 classes"),
+    "cityscapes": Alias(_SEG, {"dataset": "cityscapes"}, "Cityscapes val, 19 classes"),
+}
+
+_GROUPS = {"--model": MODEL_ALIASES, "--data": DATA_ALIASES}
+
+
+class AliasError(ValueError):
+    """An unknown or unavailable short name on the command line."""
+
+
+def alias_help() -> str:
+    """The alias table, for ``--help``."""
+    lines = ["short names:"]
+    for flag, table in _GROUPS.items():
+        lines.append(f"  {flag}:")
+        lines.extend(f"    {name:<12} {alias.summary}" for name, alias in table.items())
+    lines.append("  --protocol:")
+    lines.extend(f"    {name}" + ("  (default)" if name == DEFAULT_PROTOCOL else "") for name in PROTOCOLS)
+    lines.append("a full class path (my_pkg.MyModel) is accepted wherever a short name is.")
+    return "\n".join(lines)
+
+
+def _resolve(flag: str, value: str) -> list[str]:
+    table = _GROUPS[flag]
+    if value in table:
+        alias = table[value]
+        module = alias.class_path.rsplit(".", 1)[0]
+        if importlib.util.find_spec(module) is None:
+            raise AliasError(
+                f"{flag} {value}: this version of ovseg does not include {alias.class_path} yet; "
+                f"available now: {', '.join(n for n, a in table.items() if _available(a)) or 'none'}."
+            )
+        args = [flag, alias.class_path]
+        for key, arg in alias.init_args.items():
+            args.append(f"{flag}.{key}={arg}")
+        return args
+    looks_like_path = "." in value or "/" in value or value.startswith(("{", "["))
+    if looks_like_path:
+        return [flag, value]
+    raise AliasError(f"unknown {flag} '{value}'. Valid names: {', '.join(table)} (or a full class path).")
+
+
+def _available(alias: Alias) -> bool:
+    return importlib.util.find_spec(alias.class_path.rsplit(".", 1)[0]) is not None
+
+
+def expand_aliases(argv: Sequence[str]) -> list[str]:
+    """Rewrite ``--model NAME`` / ``--data NAME`` into class paths and check ``--protocol``."""
+    out: list[str] = []
+    tokens = list(argv)
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        flag, _, inline = token.partition("=")
+        if flag in (*_GROUPS, "--protocol") and (inline or index + 1 < len(tokens)):
+            value = inline if inline else tokens[index + 1]
+            index += 1 if inline else 2
+            if flag == "--protocol":
+                if value not in PROTOCOLS:
+                    raise AliasError(
+                        f"unknown --protocol '{value}'. Valid protocols: {', '.join(PROTOCOLS)}."
+                    )
+                out += [flag, value]
+            else:
+                out += _resolve(flag, value)
+            continue
+        out.append(token)
+        index += 1
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``ovseg`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = expand_aliases(argv)
+    except AliasError as error:
+        print(f"ovseg: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    from ovseg.lightning_cli import run_cli
+
+    run_cli(argv, alias_help())

@@ -1,0 +1,1 @@
+"""Datasets: benchmark specs and layouts, class names, prompt templates, data modules."""

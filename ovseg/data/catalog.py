@@ -1,0 +1,171 @@
+"""One spec per evaluation benchmark: classes, on-disk layout and label conventions, as plain data.
+
+Layouts and label conventions follow mmsegmentation (``shared/REFERENCE.md`` §3), so data prepared
+for the peer projects works unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ovseg.data import classnames as cn
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """An evaluation benchmark.
+
+    Attributes:
+        name: the ``--data`` alias.
+        class_names: foreground class names, raw (the protocol renames them for prompts).
+        has_background: label 0 is background, which is never a text query; class k is label k+1.
+        family: protocol family for thresholds and renames ('voc', 'context', 'coco', ...).
+        base_dir: the dataset's folder under the data root.
+        image_dir, label_dir: image and label folders under ``base_dir`` ("{split}" is filled in).
+        image_suffix, label_suffix: file endings that pair an image with its label.
+        split_file: list of image ids under ``base_dir``, or None to take every label file.
+        reduce_zero_label: mmseg's 0 → ignore, x → x − 1 on the labels.
+        num_images: images in the standard evaluation split.
+        source: where the raw data comes from, for error messages.
+        val_split: the evaluation split's name on disk ("{split}" when asked for "val").
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+    has_background: bool
+    family: str
+    base_dir: str
+    image_dir: str
+    label_dir: str
+    image_suffix: str
+    label_suffix: str
+    split_file: str | None
+    reduce_zero_label: bool
+    num_images: int
+    source: str
+    val_split: str = "val"
+
+    @property
+    def num_classes(self) -> int:
+        """Number of labels the metric scores (background included where there is one)."""
+        return len(self.class_names) + int(self.has_background)
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """The name of every scored label, in label order."""
+        return ((cn.BACKGROUND,) if self.has_background else ()) + self.class_names
+
+    def layout(self) -> str:
+        """The expected folder layout, for error messages."""
+        split = f"\n    {self.split_file}" if self.split_file else ""
+        return (
+            f"  <root>/{self.base_dir}/\n"
+            f"    {self.image_dir}/*{self.image_suffix}\n"
+            f"    {self.label_dir}/*{self.label_suffix}{split}"
+        )
+
+
+_VOC_SOURCE = "PASCAL VOC 2012 trainval tar (host.robots.ox.ac.uk, VOCtrainval_11-May-2012.tar)"
+_CONTEXT_SOURCE = "PASCAL VOC 2010 trainval tar + PASCAL-Context trainval_merged.json"
+_COCO_SOURCE = "COCO 2017 val images + COCO-Stuff-164k stuffthingmaps_trainval2017.zip"
+
+_VOC_LAYOUT = dict(
+    base_dir="VOCdevkit/VOC2012",
+    image_dir="JPEGImages",
+    label_dir="SegmentationClass",
+    image_suffix=".jpg",
+    label_suffix=".png",
+    split_file="ImageSets/Segmentation/{split}.txt",
+    num_images=1449,
+    source=_VOC_SOURCE,
+)
+_CONTEXT_LAYOUT = dict(
+    base_dir="VOCdevkit/VOC2010",
+    image_dir="JPEGImages",
+    label_dir="SegmentationClassContext",
+    image_suffix=".jpg",
+    label_suffix=".png",
+    split_file="ImageSets/SegmentationContext/{split}.txt",
+    num_images=5104,
+    source=_CONTEXT_SOURCE,
+)
+_COCO_LAYOUT = dict(
+    base_dir="coco_stuff164k",
+    image_dir="images/{split}2017",
+    label_dir="annotations/{split}2017",
+    image_suffix=".jpg",
+    split_file=None,
+    num_images=5000,
+    source=_COCO_SOURCE,
+)
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec("voc", cn.VOC_CLASSES, True, "voc", reduce_zero_label=False, **_VOC_LAYOUT),
+        DatasetSpec("voc20", cn.VOC_CLASSES, False, "voc", reduce_zero_label=True, **_VOC_LAYOUT),
+        DatasetSpec(
+            "context", cn.CONTEXT59_CLASSES, True, "context", reduce_zero_label=False, **_CONTEXT_LAYOUT
+        ),
+        DatasetSpec(
+            "context59", cn.CONTEXT59_CLASSES, False, "context", reduce_zero_label=True, **_CONTEXT_LAYOUT
+        ),
+        DatasetSpec(
+            "coco",
+            cn.COCO_OBJECT_CLASSES,
+            True,
+            "coco",
+            label_suffix="_instanceTrainIds.png",
+            reduce_zero_label=False,
+            **_COCO_LAYOUT,
+        ),
+        DatasetSpec(
+            "coco-stuff",
+            cn.COCO_STUFF_CLASSES,
+            False,
+            "coco-stuff",
+            label_suffix="_labelTrainIds.png",
+            reduce_zero_label=False,
+            **_COCO_LAYOUT,
+        ),
+        DatasetSpec(
+            "ade20k",
+            cn.ADE20K_CLASSES,
+            False,
+            "ade20k",
+            base_dir="ADEChallengeData2016",
+            image_dir="images/{split}",
+            label_dir="annotations/{split}",
+            image_suffix=".jpg",
+            label_suffix=".png",
+            split_file=None,
+            reduce_zero_label=True,
+            num_images=2000,
+            source="ADEChallengeData2016.zip (sceneparsing.csail.mit.edu)",
+            val_split="validation",
+        ),
+        DatasetSpec(
+            "cityscapes",
+            cn.CITYSCAPES_CLASSES,
+            False,
+            "cityscapes",
+            base_dir="cityscapes",
+            image_dir="leftImg8bit/{split}",
+            label_dir="gtFine/{split}",
+            image_suffix="_leftImg8bit.png",
+            label_suffix="_gtFine_labelTrainIds.png",
+            split_file=None,
+            reduce_zero_label=False,
+            num_images=500,
+            source="cityscapes-dataset.com leftImg8bit_trainvaltest.zip + gtFine_trainvaltest.zip "
+            "(labelTrainIds made with cityscapesscripts' createTrainIdLabelImgs)",
+        ),
+    )
+}
+
+
+def get_dataset_spec(name: str) -> DatasetSpec:
+    """The spec called ``name``; an unknown name is an error listing the valid ones."""
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset '{name}'. Valid datasets: {', '.join(DATASETS)}.")
+    return DATASETS[name]

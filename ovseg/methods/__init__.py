@@ -1,0 +1,1 @@
+"""Open-vocabulary segmenters; each subclasses ``OpenVocabSegmenter`` from ``base``."""
