@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ovseg.errors import OvsegUserError
 from ovseg.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOLS
 
 
@@ -47,7 +48,7 @@ DATA_ALIASES: dict[str, Alias] = {
 _GROUPS = {"--model": MODEL_ALIASES, "--data": DATA_ALIASES}
 
 
-class AliasError(ValueError):
+class AliasError(OvsegUserError, ValueError):
     """An unknown or unavailable short name on the command line."""
 
 
@@ -117,9 +118,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         argv = expand_aliases(argv)
-    except AliasError as error:
+        from ovseg.lightning_cli import run_cli
+
+        run_cli(argv, alias_help())
+    except OvsegUserError as error:
         print(f"ovseg: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    from ovseg.lightning_cli import run_cli
-
-    run_cli(argv, alias_help())

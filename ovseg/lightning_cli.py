@@ -47,6 +47,13 @@ class OvsegCLI(LightningCLI):
         parser.link_arguments("protocol", "model.init_args.protocol")
         parser.link_arguments("data.spec", "model.init_args.dataset", apply_on="instantiate")
 
+    def instantiate_classes(self) -> None:
+        """Build the objects, then let the data module check its files before any run starts."""
+        super().instantiate_classes()
+        check_data = getattr(self.datamodule, "check_data", None)
+        if callable(check_data):
+            check_data()
+
 
 def run_cli(argv: Sequence[str], alias_help: str) -> OvsegCLI:
     """Run the CLI on already-expanded arguments (given to LightningCLI as the process's argv)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ovseg.data import classnames as cn
+from ovseg.errors import UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -55,14 +56,14 @@ class DatasetSpec:
         """The name of every scored label, in label order."""
         return ((cn.BACKGROUND,) if self.has_background else ()) + self.class_names
 
-    def layout(self) -> str:
-        """The expected folder layout, for error messages."""
-        split = f"\n    {self.split_file}" if self.split_file else ""
-        return (
-            f"  <root>/{self.base_dir}/\n"
-            f"    {self.image_dir}/*{self.image_suffix}\n"
-            f"    {self.label_dir}/*{self.label_suffix}{split}"
-        )
+    def layout(self, split: str = "val") -> str:
+        """The expected folder layout of one split, for error messages."""
+        disk_split = self.val_split if split == "val" else split
+        parts = [self.image_dir + "/*" + self.image_suffix, self.label_dir + "/*" + self.label_suffix]
+        if self.split_file:
+            parts.append(self.split_file)
+        lines = "".join(f"\n    {part.format(split=disk_split)}" for part in parts)
+        return f"  <root>/{self.base_dir}/{lines}"
 
 
 _VOC_SOURCE = "PASCAL VOC 2012 trainval tar (host.robots.ox.ac.uk, VOCtrainval_11-May-2012.tar)"
@@ -167,5 +168,5 @@ DATASETS: dict[str, DatasetSpec] = {
 def get_dataset_spec(name: str) -> DatasetSpec:
     """The spec called ``name``; an unknown name is an error listing the valid ones."""
     if name not in DATASETS:
-        raise ValueError(f"Unknown dataset '{name}'. Valid datasets: {', '.join(DATASETS)}.")
+        raise UnknownNameError(f"Unknown dataset '{name}'. Valid datasets: {', '.join(DATASETS)}.")
     return DATASETS[name]

@@ -15,17 +15,18 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from ovseg.data.catalog import DatasetSpec, get_dataset_spec
+from ovseg.errors import OvsegUserError
 from ovseg.evaluation.metrics import reduce_zero_label
 
 
-class MissingDatasetError(FileNotFoundError):
+class MissingDatasetError(OvsegUserError, FileNotFoundError):
     """A dataset is not where it was expected; the message names the layout and the fix."""
 
 
-def _missing(spec: DatasetSpec, root: Path, what: str) -> MissingDatasetError:
+def _missing(spec: DatasetSpec, root: Path, split: str, what: str) -> MissingDatasetError:
     return MissingDatasetError(
         f"Dataset '{spec.name}': {what}.\n"
-        f"Expected layout under the data root '{root}':\n{spec.layout()}\n"
+        f"Expected layout under the data root '{root}':\n{spec.layout(split)}\n"
         f"Raw data: {spec.source}. Point --data.root at the folder that holds '{spec.base_dir}'."
     )
 
@@ -39,11 +40,11 @@ def find_pairs(spec: DatasetSpec, root: str | Path, split: str) -> list[tuple[Pa
     label_dir = base / spec.label_dir.format(split=disk_split)
     for folder in (image_dir, label_dir):
         if not folder.is_dir():
-            raise _missing(spec, root, f"folder '{folder}' does not exist")
+            raise _missing(spec, root, split, f"folder '{folder}' does not exist")
     if spec.split_file is not None:
         split_path = base / spec.split_file.format(split=disk_split)
         if not split_path.is_file():
-            raise _missing(spec, root, f"split file '{split_path}' does not exist")
+            raise _missing(spec, root, split, f"split file '{split_path}' does not exist")
         ids = [line.strip() for line in split_path.read_text().splitlines() if line.strip()]
         pairs = [(image_dir / f"{i}{spec.image_suffix}", label_dir / f"{i}{spec.label_suffix}") for i in ids]
     else:
@@ -58,10 +59,10 @@ def find_pairs(spec: DatasetSpec, root: str | Path, split: str) -> list[tuple[Pa
             for label in labels
         ]
     if not pairs:
-        raise _missing(spec, root, f"no '*{spec.label_suffix}' labels in '{label_dir}'")
+        raise _missing(spec, root, split, f"no '*{spec.label_suffix}' labels in '{label_dir}'")
     for image, label in pairs:
         if not image.is_file() or not label.is_file():
-            raise _missing(spec, root, f"'{image if not image.is_file() else label}' is missing")
+            raise _missing(spec, root, split, f"'{image if not image.is_file() else label}' is missing")
     return pairs
 
 
@@ -132,13 +133,17 @@ class SegDataModule(L.LightningDataModule):
     def class_names(self) -> tuple[str, ...]:
         return self.spec.class_names
 
-    def setup(self, stage: str | None = None) -> None:
+    def check_data(self) -> None:
+        """Find every file now; a missing dataset raises MissingDatasetError naming the layout."""
         if self._dataset is None:
             pairs = find_pairs(self.spec, self.root, self.split)
             self._dataset = SegmentationDataset(self.spec, pairs[: self.limit] if self.limit else pairs)
 
+    def setup(self, stage: str | None = None) -> None:
+        self.check_data()
+
     def _loader(self) -> DataLoader:
-        self.setup()
+        self.check_data()
         return DataLoader(
             self._dataset,
             batch_size=1,

@@ -4,6 +4,8 @@ Each template is a format string with exactly one ``{}`` placeholder for the cla
 embedding is usually the normalised mean of the text embeddings of all templates of one set.
 """
 
+from ovseg.errors import UnknownNameError
+
 # The single prompt used by most single-template baselines.
 SIMPLE_TEMPLATES: tuple[str, ...] = ("a photo of a {}.",)
 
@@ -119,4 +121,4 @@ def get_templates(name: str) -> tuple[str, ...]:
         return TEMPLATE_SETS[name]
     except KeyError:
         valid = ", ".join(sorted(TEMPLATE_SETS))
-        raise ValueError(f"unknown template set {name!r}; valid names: {valid}") from None
+        raise UnknownNameError(f"unknown template set {name!r}; valid names: {valid}") from None

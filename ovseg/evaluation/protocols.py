@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from ovseg.errors import UnknownNameError
+
 # Class-name renames GroupViT introduced and SegCLIP/S-Seg kept ("diningtable" is not English).
 _VOC_RENAMES = {"diningtable": "table", "pottedplant": "plant", "tvmonitor": "monitor"}
 _CONTEXT_RENAMES = {**_VOC_RENAMES, "aeroplane": "airplane"}
@@ -106,5 +108,5 @@ DEFAULT_PROTOCOL = "groupvit"
 def get_protocol(name: str) -> Protocol:
     """The preset called ``name``; an unknown name is an error listing the valid ones."""
     if name not in PROTOCOLS:
-        raise ValueError(f"Unknown protocol '{name}'. Valid protocols: {', '.join(PROTOCOLS)}.")
+        raise UnknownNameError(f"Unknown protocol '{name}'. Valid protocols: {', '.join(PROTOCOLS)}.")
     return PROTOCOLS[name]
