@@ -82,17 +82,23 @@ class SemSegIoU(Metric):
             )
         if pred.is_floating_point() or target.is_floating_point():
             raise TypeError("SemSegIoU.update takes integer label maps; take the argmax of scores first.")
+        k = self.num_classes
         pred = pred.reshape(-1).long()  # (N*H*W,)
         target = target.reshape(-1).long()  # (N*H*W,)
-        valid = (target != self.ignore_index) & (target >= 0) & (target < self.num_classes)
-        pred, target = pred[valid], target[valid]
-        if pred.numel() and (pred.min() < 0 or pred.max() >= self.num_classes):
-            raise ValueError(
-                f"SemSegIoU.update: predicted labels must lie in [0, {self.num_classes}), "
-                f"got values in [{int(pred.min())}, {int(pred.max())}]."
-            )
-        k = self.num_classes
-        counts = torch.bincount(target * k + pred, minlength=k * k)  # (K*K,)
+        valid = (target >= 0) & (target < k)  # the ignore label (255 ≥ k) is out of range too
+        if self.ignore_index < k:
+            valid &= target != self.ignore_index
+        low, high = pred.aminmax() if pred.numel() else (pred.new_zeros(()), pred.new_zeros(()))
+        if low < 0 or high >= k:
+            in_range = pred[valid]
+            if in_range.numel() and (in_range.min() < 0 or in_range.max() >= k):
+                raise ValueError(
+                    f"SemSegIoU.update: predicted labels must lie in [0, {k}), "
+                    f"got values in [{int(in_range.min())}, {int(in_range.max())}]."
+                )
+        # Dropped pixels go to one extra bin instead of being gathered out (no masked copy).
+        index = torch.where(valid, target * k + pred, k * k)  # (N*H*W,)
+        counts = torch.bincount(index, minlength=k * k + 1)[: k * k]  # (K*K,)
         self.confusion += counts.reshape(k, k)
 
     def compute(self) -> dict[str, float | list[float]]:
