@@ -27,8 +27,11 @@ class DatasetSpec:
         split_file: list of image ids under ``base_dir``, or None to take every label file.
         reduce_zero_label: mmseg's 0 → ignore, x → x − 1 on the labels.
         num_images: images in the standard evaluation split.
-        source: where the raw data comes from, for error messages.
+        how_to_prepare: where the raw data comes from and the command that prepares it.
         val_split: the evaluation split's name on disk ("{split}" when asked for "val").
+        generated: made by ovseg itself (the synthetic benchmark): nothing on disk.
+        eval_size: evaluate at this short side, whole image, unless the run overrides it (the
+            synthetic benchmark is scored at the size it is rendered at).
     """
 
     name: str
@@ -43,8 +46,10 @@ class DatasetSpec:
     split_file: str | None
     reduce_zero_label: bool
     num_images: int
-    source: str
+    how_to_prepare: str
     val_split: str = "val"
+    generated: bool = False
+    eval_size: int | None = None
 
     @property
     def num_classes(self) -> int:
@@ -66,9 +71,16 @@ class DatasetSpec:
         return f"  <root>/{self.base_dir}/{lines}"
 
 
-_VOC_SOURCE = "PASCAL VOC 2012 trainval tar (host.robots.ox.ac.uk, VOCtrainval_11-May-2012.tar)"
-_CONTEXT_SOURCE = "PASCAL VOC 2010 trainval tar + PASCAL-Context trainval_merged.json"
-_COCO_SOURCE = "COCO 2017 val images + COCO-Stuff-164k stuffthingmaps_trainval2017.zip"
+_VOC_SOURCE = "extract VOCtrainval_11-May-2012.tar (PASCAL VOC 2012) into <root>; no conversion is needed."
+_CONTEXT_SOURCE = (
+    "extract VOCtrainval_03-May-2010.tar (PASCAL VOC 2010) into <root>, put PASCAL-Context's "
+    "trainval_merged.json in <root>/VOCdevkit/VOC2010/, then run: ovseg prepare context --data-root <root>"
+)
+_COCO_SOURCE = (
+    "unzip COCO val2017.zip into <root>/coco_stuff164k/images/ and COCO-Stuff-164k "
+    "stuffthingmaps_trainval2017.zip into <root>/coco_stuff164k/, then run: "
+    "ovseg prepare coco-object --data-root <root>"
+)
 
 _VOC_LAYOUT = dict(
     base_dir="VOCdevkit/VOC2012",
@@ -78,7 +90,7 @@ _VOC_LAYOUT = dict(
     label_suffix=".png",
     split_file="ImageSets/Segmentation/{split}.txt",
     num_images=1449,
-    source=_VOC_SOURCE,
+    how_to_prepare=_VOC_SOURCE,
 )
 _CONTEXT_LAYOUT = dict(
     base_dir="VOCdevkit/VOC2010",
@@ -88,7 +100,7 @@ _CONTEXT_LAYOUT = dict(
     label_suffix=".png",
     split_file="ImageSets/SegmentationContext/{split}.txt",
     num_images=5104,
-    source=_CONTEXT_SOURCE,
+    how_to_prepare=_CONTEXT_SOURCE,
 )
 _COCO_LAYOUT = dict(
     base_dir="coco_stuff164k",
@@ -97,7 +109,7 @@ _COCO_LAYOUT = dict(
     image_suffix=".jpg",
     split_file=None,
     num_images=5000,
-    source=_COCO_SOURCE,
+    how_to_prepare=_COCO_SOURCE,
 )
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -127,7 +139,7 @@ DATASETS: dict[str, DatasetSpec] = {
             "coco-stuff",
             label_suffix="_labelTrainIds.png",
             reduce_zero_label=False,
-            **_COCO_LAYOUT,
+            **{**_COCO_LAYOUT, "how_to_prepare": _COCO_SOURCE.replace("coco-object", "coco-object --stuff")},
         ),
         DatasetSpec(
             "ade20k",
@@ -142,7 +154,8 @@ DATASETS: dict[str, DatasetSpec] = {
             split_file=None,
             reduce_zero_label=True,
             num_images=2000,
-            source="ADEChallengeData2016.zip (sceneparsing.csail.mit.edu)",
+            how_to_prepare="unzip ADEChallengeData2016.zip (sceneparsing.csail.mit.edu) into <root>; "
+            "no conversion is needed.",
             val_split="validation",
         ),
         DatasetSpec(
@@ -158,8 +171,26 @@ DATASETS: dict[str, DatasetSpec] = {
             split_file=None,
             reduce_zero_label=False,
             num_images=500,
-            source="cityscapes-dataset.com leftImg8bit_trainvaltest.zip + gtFine_trainvaltest.zip "
-            "(labelTrainIds made with cityscapesscripts' createTrainIdLabelImgs)",
+            how_to_prepare="unzip leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip "
+            "(cityscapes-dataset.com) into <root>/cityscapes/, then make the *_labelTrainIds.png files "
+            "with cityscapesscripts' csCreateTrainIdLabelImgs.",
+        ),
+        DatasetSpec(
+            "synthetic",
+            cn.SYNTHETIC_CLASSES,
+            True,
+            "voc",
+            base_dir="",
+            image_dir="",
+            label_dir="",
+            image_suffix="",
+            label_suffix="",
+            split_file=None,
+            reduce_zero_label=False,
+            num_images=256,
+            how_to_prepare="nothing to prepare: ovseg renders it (ovseg.data.synthetic).",
+            generated=True,
+            eval_size=64,
         ),
     )
 }

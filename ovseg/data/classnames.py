@@ -86,3 +86,6 @@ CITYSCAPES_CLASSES: tuple[str, ...] = (
 
 # Name of the extra class at id 0 for benchmarks evaluated with background (VOC-21, COCO-Object-81).
 BACKGROUND = "background"
+
+# ovseg's embedded synthetic benchmark: one shape family per category (``ovseg.data.synthetic``).
+SYNTHETIC_CLASSES: tuple[str, ...] = ("ball", "box", "star", "ring", "cross", "moon", "heart", "arrow")

@@ -6,6 +6,7 @@ path resizes them and brings the scores back, and the ground truth is never resi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import lightning as L
@@ -18,6 +19,13 @@ from ovseg.data.catalog import DatasetSpec, get_dataset_spec
 from ovseg.errors import OvsegUserError
 from ovseg.evaluation.metrics import reduce_zero_label
 
+DATA_ROOT_ENV = "OVSEG_DATA_ROOT"
+
+
+def default_data_root(root: str | Path | None = None) -> str:
+    """``root`` if given, else the ``OVSEG_DATA_ROOT`` environment variable, else ``data``."""
+    return str(root) if root is not None else os.environ.get(DATA_ROOT_ENV, "data")
+
 
 class MissingDatasetError(OvsegUserError, FileNotFoundError):
     """A dataset is not where it was expected; the message names the layout and the fix."""
@@ -27,7 +35,8 @@ def _missing(spec: DatasetSpec, root: Path, split: str, what: str) -> MissingDat
     return MissingDatasetError(
         f"Dataset '{spec.name}': {what}.\n"
         f"Expected layout under the data root '{root}':\n{spec.layout(split)}\n"
-        f"Raw data: {spec.source}. Point --data.root at the folder that holds '{spec.base_dir}'."
+        f"To prepare it: {spec.how_to_prepare.replace('<root>', str(root))}\n"
+        f"Point --data.root (or OVSEG_DATA_ROOT) at the folder that holds '{spec.base_dir}'."
     )
 
 
@@ -106,28 +115,36 @@ class SegDataModule(L.LightningDataModule):
     """Evaluation data for ``ovseg validate|test`` on one benchmark.
 
     Args:
-        dataset: benchmark name (voc, voc20, context, context59, coco, coco-stuff, ade20k, cityscapes).
-        root: data root that holds the benchmark's folder (see ``ovseg.data.catalog``).
+        dataset: benchmark name (synthetic, voc, voc20, context, context59, coco, coco-stuff, ade20k,
+            cityscapes).
+        root: data root that holds the benchmark's folder (see ``ovseg.data.catalog``); default: the
+            ``OVSEG_DATA_ROOT`` environment variable, else ``data``.
         split: split to evaluate ("val" is each benchmark's evaluation split).
         num_workers: dataloader worker processes.
-        limit: evaluate only the first ``limit`` images (None: all).
+        limit: evaluate only the first ``limit`` images (None: all; the synthetic benchmark has 256).
+        image_size: size the synthetic benchmark is rendered at (ignored by real benchmarks).
+        seed: seed of the synthetic benchmark's evaluation stream (ignored by real benchmarks).
     """
 
     def __init__(
         self,
         dataset: str = "voc",
-        root: str = "data",
+        root: str | None = None,
         split: str = "val",
         num_workers: int = 2,
         limit: int | None = None,
+        image_size: int = 64,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.spec = get_dataset_spec(dataset)
-        self.root = root
+        self.root = default_data_root(root)
         self.split = split
         self.num_workers = num_workers
         self.limit = limit
-        self._dataset: SegmentationDataset | None = None
+        self.image_size = image_size
+        self.seed = seed
+        self._dataset: Dataset | None = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -135,9 +152,16 @@ class SegDataModule(L.LightningDataModule):
 
     def check_data(self) -> None:
         """Find every file now; a missing dataset raises MissingDatasetError naming the layout."""
-        if self._dataset is None:
-            pairs = find_pairs(self.spec, self.root, self.split)
-            self._dataset = SegmentationDataset(self.spec, pairs[: self.limit] if self.limit else pairs)
+        if self._dataset is not None:
+            return
+        if self.spec.generated:
+            from ovseg.data.synthetic import SyntheticSegDataset
+
+            length = self.limit or self.spec.num_images
+            self._dataset = SyntheticSegDataset(length=length, image_size=self.image_size, seed=self.seed)
+            return
+        pairs = find_pairs(self.spec, self.root, self.split)
+        self._dataset = SegmentationDataset(self.spec, pairs[: self.limit] if self.limit else pairs)
 
     def setup(self, stage: str | None = None) -> None:
         self.check_data()

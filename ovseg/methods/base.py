@@ -65,11 +65,11 @@ class OpenVocabSegmenter(L.LightningModule):
         results_dir: str | None = None,
     ) -> None:
         super().__init__()
-        self.protocol: Protocol = get_protocol(protocol).override(
-            templates=templates, short_side=short_side, mode=mode, crop=crop, stride=stride
-        )
-        get_templates(self.protocol.templates)  # fail now on an unknown template set
         self.dataset = dataset
+        self.preset: Protocol = get_protocol(protocol)
+        overrides = dict(templates=templates, short_side=short_side, mode=mode, crop=crop, stride=stride)
+        self.protocol_overrides = {key: value for key, value in overrides.items() if value is not None}
+        get_templates(self.protocol.templates)  # fail now on an unknown template set
         self.bg_threshold_override = bg_threshold
         self.results_dir = results_dir
         self.eval_metric: SemSegIoU | None = None
@@ -95,6 +95,14 @@ class OpenVocabSegmenter(L.LightningModule):
         )
 
     # ----- the evaluation settings this run uses ----------------------------------------------
+    @property
+    def protocol(self) -> Protocol:
+        """The preset, adapted to a generated benchmark's native size, then the run's overrides."""
+        protocol = self.preset
+        if self.dataset is not None and self.dataset.eval_size is not None:
+            protocol = protocol.override(short_side=self.dataset.eval_size, mode="whole")
+        return protocol.override(**self.protocol_overrides)
+
     @property
     def class_names(self) -> tuple[str, ...]:
         return self._require_dataset().class_names

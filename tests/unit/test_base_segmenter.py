@@ -35,7 +35,7 @@ def test_labels_follow_the_protocol_with_background():
 
 def test_top_k_filter_keeps_only_the_image_level_best_classes():
     model = ColourSegmenter(dataset=VOC, protocol="segclip").eval()
-    model.protocol = model.protocol.override(top_k_classes=2)
+    model.preset = model.preset.override(top_k_classes=2)
     image, _ = scene_with_three_classes()
     pred = model.predict_labels(model.normalize(image), (40, 60))
     assert set(pred.unique().tolist()) <= {0, 15, 12}  # bird filtered out; its pixels become background
@@ -66,3 +66,12 @@ def test_predict_step_returns_label_maps():
     image, _ = scene_with_three_classes()
     out = model.predict_step({"image": image, "name": ["a"]}, 0)
     assert out["name"] == ["a"] and out["labels"].shape == (1, 40, 60)
+
+
+def test_generated_benchmark_is_scored_whole_at_its_rendered_size_unless_overridden():
+    synthetic = get_dataset_spec("synthetic")
+    protocol = ColourSegmenter(dataset=synthetic).protocol
+    assert (protocol.short_side, protocol.mode, protocol.templates) == (64, "whole", "simple")
+    assert ColourSegmenter(dataset=synthetic, mode="slide", crop=32).protocol.mode == "slide"
+    assert ColourSegmenter(dataset=synthetic).bg_threshold == 0.95  # scored like VOC
+    assert ColourSegmenter(dataset=VOC).protocol.short_side == 448

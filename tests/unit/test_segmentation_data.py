@@ -21,6 +21,7 @@ def test_catalog_matches_the_reference_table():
         "coco-stuff": (171, False, 5000),
         "ade20k": (150, True, 2000),
         "cityscapes": (19, False, 500),
+        "synthetic": (9, False, 256),
     }
     assert set(DATASETS) == set(expected)
     for name, (classes, reduce_zero, images) in expected.items():
