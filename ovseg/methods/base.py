@@ -20,6 +20,7 @@ from ovseg.evaluation.inference import infer_scores, labels_from_scores, resize_
 from ovseg.evaluation.metrics import SemSegIoU
 from ovseg.evaluation.protocols import DEFAULT_PROTOCOL, Protocol, get_protocol
 from ovseg.evaluation.report import print_results, write_json_atomic
+from ovseg.types import EvalBatch
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -188,7 +189,7 @@ class OpenVocabSegmenter(L.LightningModule):
         self.eval_images.reset()
         self._eval_started = time.perf_counter()
 
-    def _eval_step(self, batch: dict) -> None:
+    def _eval_step(self, batch: EvalBatch) -> None:
         labels = batch["label"]  # (B, H0, W0)
         pred = self.predict_labels(self.normalize(batch["image"]), tuple(labels.shape[-2:]))  # (B, H0, W0)
         self.eval_metric.update(pred, labels)
@@ -255,7 +256,7 @@ class OpenVocabSegmenter(L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         self._eval_epoch_start()
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def validation_step(self, batch: EvalBatch, batch_idx: int) -> None:
         self._eval_step(batch)
 
     def on_validation_epoch_end(self) -> None:
@@ -264,7 +265,7 @@ class OpenVocabSegmenter(L.LightningModule):
     def on_test_epoch_start(self) -> None:
         self._eval_epoch_start()
 
-    def test_step(self, batch: dict, batch_idx: int) -> None:
+    def test_step(self, batch: EvalBatch, batch_idx: int) -> None:
         self._eval_step(batch)
 
     def on_test_epoch_end(self) -> None:
@@ -273,7 +274,7 @@ class OpenVocabSegmenter(L.LightningModule):
     def on_predict_epoch_start(self) -> None:
         self._class_embeddings = self.build_class_embeddings()
 
-    def predict_step(self, batch: dict, batch_idx: int) -> dict:
+    def predict_step(self, batch: EvalBatch, batch_idx: int) -> dict:
         images = batch["image"]  # (B, 3, H0, W0)
         labels = self.predict_labels(self.normalize(images), tuple(images.shape[-2:]))  # (B, H0, W0)
         return {"name": batch.get("name"), "labels": labels.cpu()}
