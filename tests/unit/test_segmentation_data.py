@@ -124,3 +124,30 @@ def test_label_with_the_wrong_size_is_an_error(tmp_path):
     Image.fromarray(np.zeros((10, 10), dtype=np.uint8)).save(label_path)
     with pytest.raises(ValueError, match="corrupt"):
         next(iter(SegDataModule("voc", root=str(tmp_path), num_workers=0).test_dataloader()))
+
+
+def test_synthetic_benchmark_needs_no_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("OVSEG_DATA_ROOT", str(tmp_path / "nowhere"))
+    data = SegDataModule("synthetic", limit=3, image_size=48, num_workers=0)
+    assert data.root == str(tmp_path / "nowhere")
+    batches = list(data.test_dataloader())
+    assert len(batches) == 3 and batches[0]["image"].shape == (1, 3, 48, 48)
+    assert set(batches[0]["label"].unique().tolist()) <= set(range(9)) | {255}
+    assert data.spec.label_names == (
+        "background",
+        "ball",
+        "box",
+        "star",
+        "ring",
+        "cross",
+        "moon",
+        "heart",
+        "arrow",
+    )
+
+
+def test_missing_dataset_names_the_prepare_command(tmp_path):
+    with pytest.raises(MissingDatasetError, match="ovseg prepare coco-object --data-root"):
+        SegDataModule("coco", root=str(tmp_path)).check_data()
+    with pytest.raises(MissingDatasetError, match="ovseg prepare context --data-root"):
+        SegDataModule("context59", root=str(tmp_path)).check_data()
