@@ -61,6 +61,9 @@ def alias_help() -> str:
     lines.append("  --protocol:")
     lines.extend(f"    {name}" + ("  (default)" if name == DEFAULT_PROTOCOL else "") for name in PROTOCOLS)
     lines.append("a full class path (my_pkg.MyModel) is accepted wherever a short name is.")
+    lines.append(
+        "ovseg prepare NAME --data-root ROOT: convert raw downloads (coco-object, context, superpixels)."
+    )
     return "\n".join(lines)
 
 
@@ -116,6 +119,10 @@ def expand_aliases(argv: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``ovseg`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["prepare"]:
+        from ovseg import prepare_cli
+
+        raise SystemExit(prepare_cli.main(argv[1:]))
     try:
         argv = expand_aliases(argv)
         from ovseg.lightning_cli import run_cli

@@ -6,10 +6,18 @@ for the peer projects works unchanged.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from ovseg.data import classnames as cn
 from ovseg.errors import UnknownNameError
+
+DATA_ROOT_ENV = "OVSEG_DATA_ROOT"
+
+
+def default_data_root(root: str | os.PathLike | None = None) -> str:
+    """``root`` if given, else the ``OVSEG_DATA_ROOT`` environment variable, else ``data``."""
+    return str(root) if root is not None else os.environ.get(DATA_ROOT_ENV) or "data"
 
 
 @dataclass(frozen=True)

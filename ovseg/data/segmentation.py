@@ -6,7 +6,6 @@ path resizes them and brings the scores back, and the ground truth is never resi
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import lightning as L
@@ -15,16 +14,9 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from ovseg.data.catalog import DatasetSpec, get_dataset_spec
+from ovseg.data.catalog import DatasetSpec, default_data_root, get_dataset_spec
 from ovseg.errors import OvsegUserError
 from ovseg.evaluation.metrics import reduce_zero_label
-
-DATA_ROOT_ENV = "OVSEG_DATA_ROOT"
-
-
-def default_data_root(root: str | Path | None = None) -> str:
-    """``root`` if given, else the ``OVSEG_DATA_ROOT`` environment variable, else ``data``."""
-    return str(root) if root is not None else os.environ.get(DATA_ROOT_ENV, "data")
 
 
 class MissingDatasetError(OvsegUserError, FileNotFoundError):

@@ -1,26 +1,29 @@
-"""Shared, method-blind evaluation: the field's mIoU, inference windows, prompts and protocols."""
+"""Shared, method-blind evaluation: the field's mIoU, inference windows, prompts and protocols.
 
-from ovseg.evaluation.inference import (
-    infer_scores,
-    labels_from_scores,
-    resize_short_side,
-    slide_inference,
-    whole_inference,
-)
-from ovseg.evaluation.metrics import SemSegIoU, reduce_zero_label
-from ovseg.evaluation.protocols import PROTOCOLS, Protocol, get_protocol
-from ovseg.evaluation.zero_shot import build_text_classifier
+Names are imported on first use, so that ``ovseg.evaluation.protocols`` (plain data) can be read
+without importing torch.
+"""
 
-__all__ = [
-    "PROTOCOLS",
-    "Protocol",
-    "SemSegIoU",
-    "build_text_classifier",
-    "get_protocol",
-    "infer_scores",
-    "labels_from_scores",
-    "reduce_zero_label",
-    "resize_short_side",
-    "slide_inference",
-    "whole_inference",
-]
+from importlib import import_module
+
+_EXPORTS = {
+    "infer_scores": "inference",
+    "labels_from_scores": "inference",
+    "resize_short_side": "inference",
+    "slide_inference": "inference",
+    "whole_inference": "inference",
+    "SemSegIoU": "metrics",
+    "reduce_zero_label": "metrics",
+    "PROTOCOLS": "protocols",
+    "Protocol": "protocols",
+    "get_protocol": "protocols",
+    "build_text_classifier": "zero_shot",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'ovseg.evaluation' has no attribute '{name}'")
+    return getattr(import_module(f"ovseg.evaluation.{_EXPORTS[name]}"), name)

@@ -145,3 +145,9 @@ def test_states_of_two_processes_merge_by_sum():
     first.merge_state(second)
     assert torch.equal(first.confusion, whole.confusion)
     assert_same(first.compute(), numpy_reference(preds, gts, 5))
+
+
+def test_public_name():
+    from ovseg.evaluation import SemSegIoU as exported
+
+    assert exported is SemSegIoU

@@ -1,0 +1,222 @@
+"""``ovseg prepare NAME``: turn raw dataset downloads into the layouts the evaluation loaders read.
+
+Outputs land where ``ovseg.data.catalog`` looks for them under the same data root, so
+``ovseg test --data NAME --data.root ROOT`` reads them unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+from ovseg.data.catalog import default_data_root
+from ovseg.data.prepare import convert
+from ovseg.errors import OvsegUserError
+
+PROG = "ovseg prepare"
+SUPERPIXELS_MODULE = "ovseg.data.superpixels"
+
+_COCO_HELP = """\
+COCO-Object (background + 80) labels from COCO-Stuff-164k's raw stuff+thing maps.
+
+Raw download: stuffthingmaps_trainval2017.zip (COCO-Stuff-164k, github.com/nightrome/cocostuff),
+unzipped into ROOT/coco_stuff164k/annotations/ (giving annotations/val2017/*.png, mmseg's layout)
+or into ROOT/coco_stuff164k/stuffthingmaps_trainval2017/. Only the splits asked for are needed.
+Writes ROOT/coco_stuff164k/annotations/{split}2017/{id}_instanceTrainIds.png, and with --stuff
+also {id}_labelTrainIds.png (COCO-Stuff, 171 classes, 255 unlabeled).
+Evaluation also needs the COCO 2017 images: val2017.zip (cocodataset.org) unzipped into
+ROOT/coco_stuff164k/images/ (giving images/val2017/*.jpg); they are not converted.
+"""
+
+_CONTEXT_HELP = """\
+PASCAL-Context (background + 59) labels and split lists, without the 'detail' package.
+
+Raw downloads: VOCtrainval_03-May-2010.tar (PASCAL VOC 2010, host.robots.ox.ac.uk) extracted into
+ROOT/ (giving ROOT/VOCdevkit/VOC2010/JPEGImages/*.jpg), and PASCAL-Context's trainval_merged.json
+(PASCAL in Detail format) put at ROOT/VOCdevkit/VOC2010/trainval_merged.json (or pass --json).
+Writes ROOT/VOCdevkit/VOC2010/SegmentationClassContext/{name}.png (values 0..59) and
+ROOT/VOCdevkit/VOC2010/ImageSets/SegmentationContext/{train,val}.txt.
+Needs memory for the whole JSON (about 590 MB on disk).
+"""
+
+_SUPERPIXELS_HELP = "Superpixel masks (run 'ovseg prepare superpixels --help' for its inputs)."
+
+_EPILOG = """\
+converters and the raw downloads they need:
+  coco-object   stuffthingmaps_trainval2017.zip → ROOT/coco_stuff164k/ (+ COCO val2017 images)
+  context       VOCtrainval_03-May-2010.tar → ROOT/, trainval_merged.json → ROOT/VOCdevkit/VOC2010/
+  superpixels   see 'ovseg prepare superpixels --help'
+Every converter is resumable: complete outputs are skipped, so run it again after an interruption.
+"""
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-root",
+        type=Path,
+        metavar="ROOT",
+        default=default_data_root(),
+        help="the evaluation loaders' data root (default: $OVSEG_DATA_ROOT, else 'data': %(default)s)",
+    )
+    common.add_argument(
+        "--workers", type=_positive, default=1, metavar="N", help="processes to convert with (default 1)"
+    )
+    common.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    return common
+
+
+def build_parser(with_superpixels: ModuleType | None = None) -> argparse.ArgumentParser:
+    """The ``ovseg prepare`` parser; ``with_superpixels`` is the loaded superpixels module, if wanted."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Convert raw dataset downloads into the layouts 'ovseg test --data NAME' reads.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    names = parser.add_subparsers(dest="name", metavar="NAME", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+
+    coco = names.add_parser(
+        "coco-object",
+        parents=[_common_options()],
+        help="COCO-Object labels",
+        description=_COCO_HELP,
+        formatter_class=raw,
+    )
+    coco.add_argument(
+        "--stuffthingmaps",
+        type=Path,
+        metavar="DIR",
+        help="folder holding {train2017,val2017}/*.png raw maps (default: ROOT/coco_stuff164k/"
+        "stuffthingmaps_trainval2017 if it exists, else ROOT/coco_stuff164k/annotations)",
+    )
+    coco.add_argument("--splits", nargs="+", choices=("train", "val"), default=["val"], help="default: val")
+    coco.add_argument("--stuff", action="store_true", help="also write COCO-Stuff-171 *_labelTrainIds.png")
+    coco.add_argument("--overwrite", action="store_true", help="rewrite outputs that are already complete")
+    coco.set_defaults(handler=_run_coco)
+
+    context = names.add_parser(
+        "context",
+        parents=[_common_options()],
+        help="PASCAL-Context labels",
+        description=_CONTEXT_HELP,
+        formatter_class=raw,
+    )
+    context.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="trainval_merged.json (default: ROOT/VOCdevkit/VOC2010/trainval_merged.json)",
+    )
+    context.add_argument("--overwrite", action="store_true", help="rewrite outputs that are already complete")
+    context.set_defaults(handler=_run_context)
+
+    superpixels = names.add_parser(
+        "superpixels",
+        parents=[_common_options()],  # a fresh copy: "resolve" edits the actions
+        conflict_handler="resolve",  # its own definitions of the common options win
+        help=_SUPERPIXELS_HELP,
+        description=_SUPERPIXELS_HELP,
+    )
+    if with_superpixels is not None:
+        with_superpixels.add_prepare_arguments(superpixels)
+        superpixels.set_defaults(handler=with_superpixels.run_prepare)
+    return parser
+
+
+def _load_superpixels() -> ModuleType:
+    """The superpixels module, or an OvsegUserError saying why this version cannot run it."""
+    try:
+        module = importlib.import_module(SUPERPIXELS_MODULE)
+    except ImportError as error:
+        if not (isinstance(error, ModuleNotFoundError) and error.name == SUPERPIXELS_MODULE):
+            raise OvsegUserError(f"superpixels cannot be loaded ({error}); reinstall ovseg.") from None
+        module = None
+    if not all(hasattr(module, f) for f in ("add_prepare_arguments", "run_prepare")):
+        raise OvsegUserError(
+            f"superpixels is not available in this version of ovseg ({SUPERPIXELS_MODULE} is missing). "
+            "Available now: coco-object, context."
+        )
+    return module
+
+
+def _run_coco(args: argparse.Namespace) -> None:
+    from ovseg.data.convert_coco import image_dir
+
+    counts = convert(
+        "coco-object",
+        args.data_root,
+        splits=tuple(dict.fromkeys(args.splits)),
+        stuffthingmaps=args.stuffthingmaps,
+        stuff=args.stuff,
+        progress=not args.no_progress,
+        workers=args.workers,
+        overwrite=args.overwrite,
+    )
+    _report("coco-object", counts, "raw maps")
+    for split in dict.fromkeys(args.splits):
+        images = image_dir(args.data_root, split)
+        if not any(images.glob("*.jpg")):
+            print(
+                f"note: no images in '{images}'; evaluation also needs the COCO 2017 {split} images "
+                f"({split}2017.zip from cocodataset.org, unzipped into '{images.parent}').",
+                file=sys.stderr,
+            )
+
+
+def _run_context(args: argparse.Namespace) -> None:
+    counts = convert(
+        "context",
+        args.data_root,
+        json_path=args.json,
+        progress=not args.no_progress,
+        workers=args.workers,
+        overwrite=args.overwrite,
+    )
+    _report("context", counts, "images")
+    print(f"split lists: {counts['train']} train, {counts['val']} val ({counts['lists_written']} rewritten).")
+    if counts["missing_images"]:
+        print(
+            f"note: {counts['missing_images']} images of the JSON have no JPEG in "
+            f"'{args.data_root}/VOCdevkit/VOC2010/JPEGImages'; re-extract VOCtrainval_03-May-2010.tar.",
+            file=sys.stderr,
+        )
+
+
+def _report(name: str, counts: dict[str, int], inputs: str) -> None:
+    print(
+        f"{name}: {counts['inputs']} {inputs}; {counts['written']} labels written, "
+        f"{counts['skipped']} skipped (already complete), {counts['replaced']} replaced (were incomplete)."
+    )
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run ``ovseg prepare`` on ``argv`` (the words after 'prepare'); returns the exit status."""
+    argv = list(argv)
+    try:
+        module = _load_superpixels() if argv[:1] == ["superpixels"] else None
+        try:
+            args = build_parser(module).parse_args(argv)
+        except SystemExit as exit_info:  # --help, or a usage error argparse already printed
+            code = exit_info.code
+            return 0 if code is None else code if isinstance(code, int) else 2
+        args.handler(args)
+    except OvsegUserError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; run the same command again to resume.", file=sys.stderr)
+        return 130
+    return 0
