@@ -1,0 +1,495 @@
+"""The data module both methods train with: image-text pairs for fit, a benchmark for evaluation.
+
+Training batches are dicts::
+
+    image        float (B, 3, S, S)   random resized crop, normalised
+    text         int64 (B, L)         CLIP tokens, EOT last
+    caption      list[str]
+    crop_box     int64 (B, 4)         (top, left, height, width) in original image pixels
+    key          list[str]
+    superpixels  int64 (B, S, S)      only with superpixels=True; labels 0..K-1 per crop
+    skipped      dict[str, int]       bad samples met while making this batch; the data module
+                                      removes it in ``on_after_batch_transfer`` and sums it
+
+Two paths (see ``ovseg.data.pairs`` for the mixing rule):
+* map-style sources (synthetic, coco-captions, hf) form one index space: a plain shuffled
+  DataLoader, which Lightning shards with a DistributedSampler under DDP. A bad sample is replaced
+  by the next index (so batches stay full) and counted.
+* with an iterable source (webdataset), every dataloader worker reads its own share of the data,
+  shuffled per epoch, and makes whole batches itself; the counts of bad samples ride on the batches,
+  the last batch of a worker carrying whatever was skipped after the previous one. With
+  drop_last, a worker's last partial batch is dropped (its skip counts are kept).
+
+Skip counts are summed on each process and logged at the end of every epoch (one line per rank).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+from ovseg.data.pairs import (
+    SKIP_REASONS,
+    BadSample,
+    MapPairSource,
+    PairSource,
+    build_sources,
+    check_source_spec,
+    current_reader,
+    decode_record,
+    distributed_info,
+)
+from ovseg.data.segmentation import SegDataModule
+from ovseg.data.superpixels import SuperpixelCache, Superpixelizer, SuperpixelSettings
+from ovseg.data.transforms import (
+    NORMALIZATIONS,
+    ClipTokenizer,
+    RandomResizedCropWithBox,
+    Stats,
+    get_normalization,
+    normalize,
+    pil_to_tensor,
+)
+from ovseg.errors import OvsegUserError, UnknownNameError
+
+log = logging.getLogger(__name__)
+
+MAX_REPLACEMENTS = 64
+
+
+def normalization_stats(normalization: str, module: object | None = None) -> tuple[Stats, Stats]:
+    """(mean, std): a named preset, or with "auto" the model's ``image_mean`` / ``image_std``."""
+    if normalization != "auto":
+        return get_normalization(normalization)
+    mean, std = getattr(module, "image_mean", None), getattr(module, "image_std", None)
+    if mean is None or std is None:
+        log.warning(
+            "normalization='auto' but no model with image_mean/image_std is attached; using CLIP statistics "
+            "(set normalization to one of %s to choose).",
+            ", ".join(NORMALIZATIONS),
+        )
+        return get_normalization("clip")
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+
+class PairTransform:
+    """Decoded sample → training tensors: crop with box, normalise, tokenise, superpixels."""
+
+    def __init__(
+        self,
+        image_size: int,
+        crop_scale: tuple[float, float],
+        mean: Stats,
+        std: Stats,
+        context_length: int,
+        superpixelizer: Superpixelizer | None = None,
+    ) -> None:
+        self.image_size = image_size
+        self.crop = RandomResizedCropWithBox(image_size, crop_scale)
+        self.mean = mean
+        self.std = std
+        self.tokenizer = ClipTokenizer(context_length)
+        _ = self.tokenizer.tokenizer  # load now, so that forked dataloader workers inherit it
+        self.superpixelizer = superpixelizer
+
+    def __call__(self, sample: dict) -> dict:
+        crop, box = self.crop(sample["image"])
+        out = {
+            "image": normalize(pil_to_tensor(crop), self.mean, self.std),  # (3, S, S)
+            "text": self.tokenizer.encode(sample["caption"]),  # (L,)
+            "caption": sample["caption"],
+            "crop_box": torch.tensor(box, dtype=torch.int64),  # (4,)
+            "key": sample["key"],
+        }
+        if self.superpixelizer is not None:
+            labels = self.superpixelizer(sample["image"], sample["image_key"], box, self.image_size)
+            out["superpixels"] = torch.from_numpy(labels)  # (S, S)
+        return out
+
+
+def collate_pairs(samples: list[dict], skipped: Counter | None = None) -> dict:
+    """Transformed samples → a training batch; ``skipped`` adds counts met outside these samples."""
+    counts = Counter(skipped or {})
+    for sample in samples:
+        counts.update(sample.get("skipped", {}))
+    batch = {
+        "image": torch.stack([s["image"] for s in samples]),  # (B, 3, S, S)
+        "text": torch.stack([s["text"] for s in samples]),  # (B, L)
+        "caption": [s["caption"] for s in samples],
+        "crop_box": torch.stack([s["crop_box"] for s in samples]),  # (B, 4)
+        "key": [s["key"] for s in samples],
+    }
+    if "superpixels" in samples[0]:
+        batch["superpixels"] = torch.stack([s["superpixels"] for s in samples])  # (B, S, S)
+    batch["skipped"] = {reason: int(counts.get(reason, 0)) for reason in (*SKIP_REASONS, *sorted(counts))}
+    return batch
+
+
+class MapPairTrainSet(Dataset):
+    """Map-style training set: a bad sample is replaced by the next good index.
+
+    A bad index is counted once, when the sampler asks for it, so the counts of an epoch are the
+    number of bad samples in it, however often they were stepped over as replacements.
+    """
+
+    def __init__(self, pairs: MapPairSource, transform: PairTransform) -> None:
+        self.pairs = pairs
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict:
+        skipped: dict[str, int] = {}
+        reasons = []
+        for attempt in range(MAX_REPLACEMENTS):
+            try:
+                sample = decode_record(self.pairs.record((index + attempt) % len(self.pairs)))
+            except BadSample as bad:
+                reasons.append(bad.reason)
+                if attempt == 0:  # a replacement is counted when its own index comes up
+                    skipped = {bad.reason: 1}
+                continue
+            out = self.transform(sample)
+            out["skipped"] = skipped
+            return out
+        raise OvsegUserError(
+            f"{MAX_REPLACEMENTS} samples in a row from index {index} are unusable "
+            f"({dict(Counter(reasons))}); the data is broken or misconfigured — check the source's "
+            "paths and columns."
+        )
+
+
+class StreamPairTrainSet(IterableDataset):
+    """Iterable training set: each reader batches its own share of the shuffled records.
+
+    Args:
+        pairs: the (mixed) source.
+        transform: per-sample transform.
+        batch_size: samples per batch.
+        drop_last: drop each reader's last partial batch.
+        num_workers: dataloader workers per process (for ``len``).
+    """
+
+    def __init__(
+        self, pairs: PairSource, transform: PairTransform, batch_size: int, drop_last: bool, num_workers: int
+    ) -> None:
+        self.pairs = pairs
+        self.transform = transform
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.num_workers = num_workers
+        self.epoch = 0
+        self._dist: tuple[int, int] | None = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_dist"] = distributed_info(self._dist)
+        return state
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose shuffle the next pass uses."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        """Batches this process yields per epoch, exact for map-style sources (with no bad samples)."""
+        sources = getattr(self.pairs, "sources", [self.pairs])
+        if not all(isinstance(source, MapPairSource) for source in sources):
+            raise TypeError("the number of batches of a streamed (webdataset) source is unknown")
+        rank, world = distributed_info(self._dist)
+        workers = max(1, self.num_workers)
+        count = world * workers
+        total = 0
+        for worker in range(workers):
+            index = rank * workers + worker
+            samples = sum(len(range(index, len(source), count)) for source in sources)
+            total += samples // self.batch_size if self.drop_last else math.ceil(samples / self.batch_size)
+        return total
+
+    def __iter__(self) -> Iterator[dict]:
+        reader = current_reader(self._dist)
+        skipped: Counter[str] = Counter()
+        pending: list[dict] | None = None
+        samples: list[dict] = []
+        for record in self.pairs.records(self.epoch, reader, shuffle=True):
+            try:
+                sample = decode_record(record)
+            except BadSample as bad:
+                skipped[bad.reason] += 1
+                continue
+            samples.append(self.transform(sample))
+            if len(samples) == self.batch_size:
+                if pending is not None:
+                    yield self._batch(pending, skipped)
+                pending, samples = samples, []
+        if samples and not self.drop_last:
+            if pending is not None:
+                yield self._batch(pending, skipped)
+            pending = samples
+        if pending is not None:
+            yield self._batch(pending, skipped)
+        elif skipped:
+            log.warning(
+                "reader %d/%d made no batch, so its skip counts %s are not in the epoch totals.",
+                reader.index,
+                reader.count,
+                dict(skipped),
+            )
+
+    @staticmethod
+    def _batch(samples: list[dict], skipped: Counter) -> dict:
+        batch = collate_pairs(samples, skipped)
+        skipped.clear()
+        return batch
+
+
+class EpochDataLoader(DataLoader):
+    """A DataLoader that tells its dataset the epoch before every pass (per-epoch shuffles)."""
+
+    def __init__(self, dataset, *args, epoch_fn: Callable[[], int | None] | None = None, **kwargs) -> None:
+        super().__init__(dataset, *args, **kwargs)
+        self.epoch_fn = epoch_fn
+        self.passes = 0
+
+    def __iter__(self):
+        epoch = self.epoch_fn() if self.epoch_fn is not None else None
+        self.dataset.set_epoch(self.passes if epoch is None else epoch)
+        self.passes += 1
+        return super().__iter__()
+
+
+class ImageTextDataModule(L.LightningDataModule):
+    """Image-text pairs for ``fit`` (SegCLIP, S-Seg) and a segmentation benchmark for evaluation.
+
+    Args:
+        sources: pair sources, each ``{"kind": KIND, **options}`` with KIND one of synthetic,
+            webdataset, coco-captions, hf (see ``ovseg.data.pairs``), plus an optional "weight" for
+            mixing; None: the built-in synthetic pairs.
+        image_size: crop side S.
+        batch_size: pairs per batch (per process).
+        num_workers: dataloader workers per process.
+        crop_scale: RandomResizedCrop area range.
+        normalization: "auto" (the attached model's image_mean/std), "clip", "imagenet" or "none".
+        context_length: tokens per caption (CLIP: 77; SegCLIP: 32).
+        superpixels: add Felzenszwalb superpixels of each crop to the batches.
+        superpixel_cache: folder from ``ovseg prepare superpixels`` (None: compute on the fly).
+        superpixel_short_side, superpixel_scale, superpixel_sigma, superpixel_min_size: Felzenszwalb
+            settings (SegCLIP's defaults).
+        val_dataset: evaluation benchmark name for validate/test/predict (None: no validation).
+        data_root: folder holding the benchmarks (None: $OVSEG_DATA_ROOT, else "data").
+        val_limit: evaluate only the first images of the benchmark.
+        seed: shuffle and generator seed.
+        synthetic_length: pairs in a synthetic source that does not set its own length.
+        drop_last: drop incomplete training batches.
+    """
+
+    def __init__(
+        self,
+        sources: list[dict] | None = None,
+        image_size: int = 64,
+        batch_size: int = 32,
+        num_workers: int = 2,
+        crop_scale: tuple[float, float] = (0.5, 1.0),
+        normalization: str = "auto",
+        context_length: int = 77,
+        superpixels: bool = False,
+        superpixel_cache: str | None = None,
+        superpixel_short_side: int = 224,
+        superpixel_scale: float = 224.0,
+        superpixel_sigma: float = 0.9,
+        superpixel_min_size: int = 224,
+        val_dataset: str | None = "synthetic",
+        data_root: str | None = None,
+        val_limit: int | None = None,
+        seed: int = 0,
+        synthetic_length: int = 4096,
+        drop_last: bool = True,
+    ) -> None:
+        super().__init__()
+        self.source_specs = [
+            dict(spec) for spec in (sources if sources is not None else [{"kind": "synthetic"}])
+        ]
+        for spec in self.source_specs:
+            check_source_spec(spec)
+        if normalization != "auto" and normalization not in NORMALIZATIONS:
+            raise UnknownNameError(
+                f"unknown normalization '{normalization}'. Valid values: auto, {', '.join(NORMALIZATIONS)}."
+            )
+        if batch_size < 1:
+            raise OvsegUserError(f"batch_size must be at least 1, got {batch_size}.")
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.crop_scale = tuple(crop_scale)
+        RandomResizedCropWithBox(image_size, self.crop_scale)  # fail now on a bad range
+        self.normalization = normalization
+        self.context_length = context_length
+        self.superpixels = superpixels
+        self.superpixel_cache = superpixel_cache
+        self.superpixel_settings = SuperpixelSettings(
+            superpixel_short_side, superpixel_scale, superpixel_sigma, superpixel_min_size
+        )
+        self.val_dataset = val_dataset
+        self.data_root = data_root or os.environ.get("OVSEG_DATA_ROOT") or "data"
+        self.val_limit = val_limit
+        self.seed = seed
+        self.synthetic_length = synthetic_length
+        self.drop_last = drop_last
+        self.skip_counts: Counter[str] = Counter()
+        self.skip_history: list[dict[str, int]] = []
+        self._unreported = False
+        self._pairs: PairSource | None = None
+        self._eval: SegDataModule | None = None
+        self._train_set: Dataset | None = None
+
+    # ----- what the CLI uses ------------------------------------------------------------------
+    @property
+    def spec(self):
+        """The evaluation benchmark's ``DatasetSpec`` (None without a val_dataset)."""
+        eval_data = self._eval_data()
+        return eval_data.spec if eval_data is not None else None
+
+    def check_data(self) -> None:
+        """Open every pair source and the benchmark now; missing files raise naming the layout."""
+        _ = self.pairs
+        if self.superpixels and self.superpixel_cache:
+            SuperpixelCache(self.superpixel_cache).check(self.superpixel_settings)
+        eval_data = self._eval_data()
+        if eval_data is not None:
+            eval_data.check_data()
+
+    @property
+    def pairs(self) -> PairSource:
+        """The (mixed) pair source, built on first use."""
+        if self._pairs is None:
+            specs = []
+            for spec in self.source_specs:
+                spec = dict(spec)
+                if spec["kind"] == "synthetic":
+                    spec.setdefault("length", self.synthetic_length)
+                    spec.setdefault("image_size", max(self.image_size, 64))
+                specs.append(spec)
+            self._pairs = build_sources(specs, {"seed": self.seed}, self.seed)
+        return self._pairs
+
+    def _eval_data(self) -> SegDataModule | None:
+        if self.val_dataset is None:
+            return None
+        if self._eval is None:
+            self._eval = SegDataModule(
+                dataset=self.val_dataset,
+                root=self.data_root,
+                split="val",
+                num_workers=self.num_workers,
+                limit=self.val_limit,
+                image_size=max(self.image_size, 64),  # the synthetic benchmark, like the synthetic pairs
+                seed=self.seed,
+            )
+        return self._eval
+
+    # ----- training data ----------------------------------------------------------------------
+    def normalization_stats(self) -> tuple[Stats, Stats]:
+        """(mean, std) the images are normalised with (see ``normalization``)."""
+        module = None
+        if self.trainer is not None:
+            module = self.trainer.lightning_module
+        return normalization_stats(self.normalization, module)
+
+    def build_transform(self) -> PairTransform:
+        mean, std = self.normalization_stats()
+        superpixelizer = (
+            Superpixelizer(self.superpixel_settings, self.superpixel_cache) if self.superpixels else None
+        )
+        return PairTransform(self.image_size, self.crop_scale, mean, std, self.context_length, superpixelizer)
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit"):
+            self.check_data()
+            self._train_set = self._build_train_set()
+        elif self._eval_data() is not None:
+            self._eval_data().setup(stage)
+
+    def _build_train_set(self) -> Dataset:
+        if isinstance(self.pairs, MapPairSource):
+            return MapPairTrainSet(self.pairs, self.build_transform())
+        return StreamPairTrainSet(
+            self.pairs, self.build_transform(), self.batch_size, self.drop_last, self.num_workers
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if self._train_set is None:
+            self._train_set = self._build_train_set()
+        common = {"num_workers": self.num_workers, "pin_memory": torch.cuda.is_available()}
+        if isinstance(self._train_set, MapPairTrainSet):
+            return DataLoader(
+                self._train_set,
+                batch_size=self.batch_size,
+                shuffle=True,
+                drop_last=self.drop_last,
+                collate_fn=collate_pairs,
+                generator=torch.Generator().manual_seed(self.seed),
+                persistent_workers=self.num_workers > 0,
+                **common,
+            )
+        return EpochDataLoader(self._train_set, batch_size=None, epoch_fn=self._current_epoch, **common)
+
+    def _current_epoch(self) -> int | None:
+        return self.trainer.current_epoch if self.trainer is not None else None
+
+    # ----- evaluation data --------------------------------------------------------------------
+    def val_dataloader(self):
+        eval_data = self._eval_data()
+        return eval_data.val_dataloader() if eval_data is not None else []
+
+    def test_dataloader(self) -> DataLoader:
+        return self._require_eval("test").test_dataloader()
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._require_eval("predict").predict_dataloader()
+
+    def _require_eval(self, stage: str) -> SegDataModule:
+        eval_data = self._eval_data()
+        if eval_data is None:
+            raise OvsegUserError(f"{stage} needs a benchmark: set --data.val_dataset (for example voc).")
+        return eval_data
+
+    # ----- skip accounting --------------------------------------------------------------------
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Take the skip counts off a training batch; report them with the epoch's last batch."""
+        if isinstance(batch, dict) and "skipped" in batch:
+            self.skip_counts.update(batch.pop("skipped"))
+            self._unreported = True
+            trainer = self.trainer
+            if trainer is not None and trainer.training and trainer.is_last_batch:
+                self.report_skips()
+        return batch
+
+    def report_skips(self) -> dict[str, int]:
+        """Log this process's skip counts since the last report, keep them in ``skip_history``, reset."""
+        counts = {
+            reason: int(self.skip_counts.get(reason, 0)) for reason in (*SKIP_REASONS, *self.skip_counts)
+        }
+        epoch = self.trainer.current_epoch if self.trainer is not None else len(self.skip_history)
+        rank, world = distributed_info()
+        where = f"rank {rank}/{world}, " if world > 1 else ""
+        total = sum(counts.values())
+        details = ", ".join(f"{reason} {n}" for reason, n in counts.items())
+        level = logging.WARNING if total else logging.INFO
+        log.log(
+            level, "image-text pairs, %sepoch %d: skipped %d bad samples (%s)", where, epoch, total, details
+        )
+        self.skip_history.append(counts)
+        self.skip_counts = Counter()
+        self._unreported = False
+        return counts
+
+    def teardown(self, stage: str) -> None:
+        if stage == "fit" and self._unreported:
+            self.report_skips()
