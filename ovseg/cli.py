@@ -34,7 +34,10 @@ MODEL_ALIASES: dict[str, Alias] = {
 }
 
 DATA_ALIASES: dict[str, Alias] = {
-    "synthetic": Alias("ovseg.data.synthetic.SyntheticDataModule", summary="built-in generated scenes"),
+    "synthetic": Alias(
+        "ovseg.data.image_text.ImageTextDataModule",
+        summary="built-in generated scenes: image-text pairs + a VOC-like benchmark (default)",
+    ),
     "voc": Alias(_SEG, {"dataset": "voc"}, "PASCAL VOC 2012 val, background + 20"),
     "voc20": Alias(_SEG, {"dataset": "voc20"}, "PASCAL VOC 2012 val, 20 classes, no background"),
     "context": Alias(_SEG, {"dataset": "context"}, "PASCAL Context val, background + 59"),
@@ -92,17 +95,21 @@ def _available(alias: Alias) -> bool:
 
 
 def expand_aliases(argv: Sequence[str]) -> list[str]:
-    """Rewrite ``--model NAME`` / ``--data NAME`` into class paths and check ``--protocol``."""
+    """Rewrite ``--model NAME`` / ``--data NAME`` into class paths, check ``--protocol``, and turn
+    ``--data-root DIR`` into the data module's ``data_root`` (placed after any ``--data``)."""
     out: list[str] = []
+    trailing: list[str] = []
     tokens = list(argv)
     index = 0
     while index < len(tokens):
         token = tokens[index]
         flag, _, inline = token.partition("=")
-        if flag in (*_GROUPS, "--protocol") and (inline or index + 1 < len(tokens)):
+        if flag in (*_GROUPS, "--protocol", "--data-root") and (inline or index + 1 < len(tokens)):
             value = inline if inline else tokens[index + 1]
             index += 1 if inline else 2
-            if flag == "--protocol":
+            if flag == "--data-root":
+                trailing.append(f"--data.data_root={value}")
+            elif flag == "--protocol":
                 if value not in PROTOCOLS:
                     raise AliasError(
                         f"unknown --protocol '{value}'. Valid protocols: {', '.join(PROTOCOLS)}."
@@ -113,7 +120,7 @@ def expand_aliases(argv: Sequence[str]) -> list[str]:
             continue
         out.append(token)
         index += 1
-    return out
+    return out + trailing
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -16,6 +16,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from ovseg.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOLS
 from ovseg.methods.base import OpenVocabSegmenter
 
+DEFAULT_DATA = "ovseg.data.image_text.ImageTextDataModule"  # the built-in synthetic data
 ProtocolName = Literal[tuple(PROTOCOLS)]  # type: ignore[valid-type]
 
 _DESCRIPTION = "ovseg: train and evaluate open-vocabulary semantic segmenters under one mIoU protocol."
@@ -44,6 +45,7 @@ class OvsegCLI(LightningCLI):
             default=DEFAULT_PROTOCOL,
             help=f"Evaluation protocol preset: {', '.join(PROTOCOLS)}.",
         )
+        parser.set_defaults({"data": {"class_path": DEFAULT_DATA}})
         parser.link_arguments("protocol", "model.init_args.protocol")
         parser.link_arguments("data.spec", "model.init_args.dataset", apply_on="instantiate")
 

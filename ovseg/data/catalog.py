@@ -38,8 +38,8 @@ class DatasetSpec:
         how_to_prepare: where the raw data comes from and the command that prepares it.
         val_split: the evaluation split's name on disk ("{split}" when asked for "val").
         generated: made by ovseg itself (the synthetic benchmark): nothing on disk.
-        eval_size: evaluate at this short side, whole image, unless the run overrides it (the
-            synthetic benchmark is scored at the size it is rendered at).
+        native_resolution: evaluate each image whole at its own size unless the run overrides it
+            (the synthetic benchmark is scored at the size it is rendered at).
     """
 
     name: str
@@ -57,7 +57,7 @@ class DatasetSpec:
     how_to_prepare: str
     val_split: str = "val"
     generated: bool = False
-    eval_size: int | None = None
+    native_resolution: bool = False
 
     @property
     def num_classes(self) -> int:
@@ -198,7 +198,7 @@ DATASETS: dict[str, DatasetSpec] = {
             num_images=256,
             how_to_prepare="nothing to prepare: ovseg renders it (ovseg.data.synthetic).",
             generated=True,
-            eval_size=64,
+            native_resolution=True,
         ),
     )
 }

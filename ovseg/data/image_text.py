@@ -385,7 +385,7 @@ class ImageTextDataModule(L.LightningDataModule):
         if self._eval is None:
             self._eval = SegDataModule(
                 dataset=self.val_dataset,
-                root=self.data_root,
+                data_root=self.data_root,
                 split="val",
                 num_workers=self.num_workers,
                 limit=self.val_limit,

@@ -28,7 +28,7 @@ def _missing(spec: DatasetSpec, root: Path, split: str, what: str) -> MissingDat
         f"Dataset '{spec.name}': {what}.\n"
         f"Expected layout under the data root '{root}':\n{spec.layout(split)}\n"
         f"To prepare it: {spec.how_to_prepare.replace('<root>', str(root))}\n"
-        f"Point --data.root (or OVSEG_DATA_ROOT) at the folder that holds '{spec.base_dir}'."
+        f"Point --data-root (or OVSEG_DATA_ROOT) at the folder that holds '{spec.base_dir}'."
     )
 
 
@@ -109,7 +109,7 @@ class SegDataModule(L.LightningDataModule):
     Args:
         dataset: benchmark name (synthetic, voc, voc20, context, context59, coco, coco-stuff, ade20k,
             cityscapes).
-        root: data root that holds the benchmark's folder (see ``ovseg.data.catalog``); default: the
+        data_root: data root that holds the benchmark's folder (see ``ovseg.data.catalog``); default: the
             ``OVSEG_DATA_ROOT`` environment variable, else ``data``.
         split: split to evaluate ("val" is each benchmark's evaluation split).
         num_workers: dataloader worker processes.
@@ -121,7 +121,7 @@ class SegDataModule(L.LightningDataModule):
     def __init__(
         self,
         dataset: str = "voc",
-        root: str | None = None,
+        data_root: str | None = None,
         split: str = "val",
         num_workers: int = 2,
         limit: int | None = None,
@@ -130,7 +130,7 @@ class SegDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.spec = get_dataset_spec(dataset)
-        self.root = default_data_root(root)
+        self.data_root = default_data_root(data_root)
         self.split = split
         self.num_workers = num_workers
         self.limit = limit
@@ -152,7 +152,7 @@ class SegDataModule(L.LightningDataModule):
             length = self.limit or self.spec.num_images
             self._dataset = SyntheticSegDataset(length=length, image_size=self.image_size, seed=self.seed)
             return
-        pairs = find_pairs(self.spec, self.root, self.split)
+        pairs = find_pairs(self.spec, self.data_root, self.split)
         self._dataset = SegmentationDataset(self.spec, pairs[: self.limit] if self.limit else pairs)
 
     def setup(self, stage: str | None = None) -> None:

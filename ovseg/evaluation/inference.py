@@ -23,8 +23,15 @@ def short_side_size(height: int, width: int, short_side: int, max_long_side: int
     return int(height * scale + 0.5), int(width * scale + 0.5)
 
 
-def resize_short_side(images: torch.Tensor, short_side: int, max_long_side: int = 2048) -> torch.Tensor:
-    """Resize (B, C, H, W) images so that the short side is ``short_side`` (bilinear, ratio kept)."""
+def resize_short_side(
+    images: torch.Tensor, short_side: int | None, max_long_side: int = 2048
+) -> torch.Tensor:
+    """Resize (B, C, H, W) images so that the short side is ``short_side`` (bilinear, ratio kept).
+
+    ``short_side=None`` keeps the images at their own size.
+    """
+    if short_side is None:
+        return images
     size = short_side_size(images.shape[-2], images.shape[-1], short_side, max_long_side)
     if size == tuple(images.shape[-2:]):
         return images
@@ -77,7 +84,7 @@ def infer_scores(
     images: torch.Tensor,
     original_size: tuple[int, int],
     *,
-    short_side: int,
+    short_side: int | None,
     max_long_side: int = 2048,
     mode: str = "slide",
     crop: int = 448,

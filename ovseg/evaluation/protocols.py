@@ -22,7 +22,7 @@ class Protocol:
 
     Attributes:
         name: preset name.
-        short_side: the test image's short side after resizing (ratio kept).
+        short_side: the test image's short side after resizing (ratio kept); None keeps its size.
         max_long_side: cap on the long side after resizing (mmseg's ``img_scale=(2048, short)``).
         mode: ``whole`` (one forward) or ``slide`` (overlapping windows, scores averaged).
         crop: window side for ``slide``.
@@ -36,7 +36,7 @@ class Protocol:
     """
 
     name: str
-    short_side: int
+    short_side: int | None
     max_long_side: int = 2048
     mode: Literal["whole", "slide"] = "slide"
     crop: int = 448

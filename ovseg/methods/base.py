@@ -7,6 +7,7 @@ subclasses it and implements ``encode_text`` and ``segment`` (and ``training_ste
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -100,8 +101,8 @@ class OpenVocabSegmenter(L.LightningModule):
     def protocol(self) -> Protocol:
         """The preset, adapted to a generated benchmark's native size, then the run's overrides."""
         protocol = self.preset
-        if self.dataset is not None and self.dataset.eval_size is not None:
-            protocol = protocol.override(short_side=self.dataset.eval_size, mode="whole")
+        if self.dataset is not None and self.dataset.native_resolution:
+            protocol = dataclasses.replace(protocol, short_side=None, mode="whole")
         return protocol.override(**self.protocol_overrides)
 
     @property

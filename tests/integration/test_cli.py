@@ -28,7 +28,7 @@ def run_main(args, capsys):
 
 
 def test_data_alias_expands_to_class_path_and_dataset():
-    argv = expand_aliases(["test", "--data", "coco", "--protocol=tcl", "--data.root", "/x"])
+    argv = expand_aliases(["test", "--data", "coco", "--protocol=tcl", "--data-root", "/x"])
     assert argv == [
         "test",
         "--data",
@@ -36,9 +36,9 @@ def test_data_alias_expands_to_class_path_and_dataset():
         "--data.dataset=coco",
         "--protocol",
         "tcl",
-        "--data.root",
-        "/x",
+        "--data.data_root=/x",
     ]
+    assert expand_aliases(["test", "--data-root=/x", "--data", "voc"])[-1] == "--data.data_root=/x"
     assert expand_aliases(["fit", "--model=my_pkg.Model"]) == ["fit", "--model", "my_pkg.Model"]
 
 
@@ -105,7 +105,7 @@ def test_missing_dataset_names_the_layout(tmp_path, capsys):
             TEST_MODEL,
             "--data",
             "voc",
-            "--data.root",
+            "--data-root",
             str(tmp_path),
             "--trainer.default_root_dir",
             str(tmp_path / "runs"),
@@ -115,7 +115,7 @@ def test_missing_dataset_names_the_layout(tmp_path, capsys):
     assert code == 2
     assert "ovseg: error: Dataset 'voc'" in message  # printed, exit 2: no traceback
     assert not (tmp_path / "runs").exists(), "nothing is written before the data is found"
-    assert "VOCdevkit/VOC2012" in message and "SegmentationClass" in message and "--data.root" in message
+    assert "VOCdevkit/VOC2012" in message and "SegmentationClass" in message and "--data-root" in message
 
 
 def test_end_to_end_test_run_writes_a_self_describing_result(tmp_path, capsys):
@@ -127,7 +127,7 @@ def test_end_to_end_test_run_writes_a_self_describing_result(tmp_path, capsys):
             TEST_MODEL,
             "--data",
             "voc",
-            "--data.root",
+            "--data-root",
             str(tmp_path / "data"),
             "--data.num_workers",
             "0",
@@ -163,3 +163,34 @@ def test_end_to_end_test_run_writes_a_self_describing_result(tmp_path, capsys):
     absent = [iou for iou in metrics["IoU"] if iou is None]
     assert absent, "classes absent from GT and predictions are written as null"
     assert not math.isnan(metrics["mIoU"])
+
+
+def test_default_data_is_the_built_in_synthetic_benchmark(tmp_path, monkeypatch):
+    monkeypatch.setenv("OVSEG_DATA_ROOT", str(tmp_path / "no-data-here"))
+    main(
+        [
+            "test",
+            "--model",
+            TEST_MODEL,
+            "--data.val_limit",
+            "3",
+            "--data.num_workers",
+            "0",
+            "--trainer.default_root_dir",
+            str(tmp_path / "runs"),
+        ]
+    )
+    (path,) = (tmp_path / "runs").rglob("test_synthetic_groupvit.json")
+    result = json.loads(path.read_text())
+    assert result["dataset"]["num_images"] == 3
+    assert result["dataset"]["label_names"][1:] == [
+        "ball",
+        "box",
+        "star",
+        "ring",
+        "cross",
+        "moon",
+        "heart",
+        "arrow",
+    ]
+    assert result["protocol"]["mode"] == "whole" and result["protocol"]["bg_threshold"] == 0.95

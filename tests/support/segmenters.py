@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import torch
 
-from ovseg.data.classnames import VOC_CLASSES
+from ovseg.data.classnames import SYNTHETIC_CLASSES, VOC_CLASSES
 from ovseg.data.palette import voc_palette
 from ovseg.evaluation.protocols import get_protocol
 from ovseg.methods.base import OpenVocabSegmenter
 
-# The 20 VOC prompt names (after GroupViT's renames), each painted in its label's VOC colour.
+# The 20 VOC prompt names (after GroupViT's renames), each painted in its label's VOC colour, then
+# the synthetic benchmark's names (colours 21.., which its scenes do not use: a smoke-test vocabulary).
 VOC_PROMPT_NAMES = get_protocol("groupvit").prompt_names("voc", VOC_CLASSES)
 _COLOURS = voc_palette()
 PALETTE: dict[str, tuple[int, ...]] = {
-    name: tuple(_COLOURS[i + 1].tolist()) for i, name in enumerate(VOC_PROMPT_NAMES)
+    name: tuple(_COLOURS[i + 1].tolist()) for i, name in enumerate(VOC_PROMPT_NAMES + SYNTHETIC_CLASSES)
 }
 BACKGROUND_COLOUR = tuple(_COLOURS[0].tolist())
 

@@ -71,7 +71,8 @@ def test_predict_step_returns_label_maps():
 def test_generated_benchmark_is_scored_whole_at_its_rendered_size_unless_overridden():
     synthetic = get_dataset_spec("synthetic")
     protocol = ColourSegmenter(dataset=synthetic).protocol
-    assert (protocol.short_side, protocol.mode, protocol.templates) == (64, "whole", "simple")
+    assert (protocol.short_side, protocol.mode, protocol.templates) == (None, "whole", "simple")
+    assert ColourSegmenter(dataset=synthetic, short_side=96).protocol.short_side == 96
     assert ColourSegmenter(dataset=synthetic, mode="slide", crop=32).protocol.mode == "slide"
     assert ColourSegmenter(dataset=synthetic).bg_threshold == 0.95  # scored like VOC
     assert ColourSegmenter(dataset=VOC).protocol.short_side == 448

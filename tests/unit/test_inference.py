@@ -93,3 +93,8 @@ def test_background_rule():
     scores = torch.tensor([[0.2, 0.96], [0.94, 0.01], [0.95, 0.5]]).T.reshape(1, 2, 1, 3)  # (1, C=2, 1, 3)
     assert labels_from_scores(scores, None).tolist() == [[[1, 0, 0]]]
     assert labels_from_scores(scores, 0.95).tolist() == [[[2, 0, 1]]]  # below .95 → background 0
+
+
+def test_short_side_none_keeps_the_size():
+    images = torch.rand(1, 3, 20, 30)
+    assert resize_short_side(images, None) is images

@@ -227,7 +227,7 @@ def test_coco_outputs_load_with_the_data_module(tmp_path):
     write_coco_images(tmp_path)
     convert_coco_object(tmp_path, stuff=True, progress=False)
     for dataset, expected in (("coco", OBJECT_A), ("coco-stuff", STUFF_A)):
-        batches = list(SegDataModule(dataset, root=str(tmp_path), num_workers=0).test_dataloader())
+        batches = list(SegDataModule(dataset, data_root=str(tmp_path), num_workers=0).test_dataloader())
         assert [b["name"] for b in batches] == [[COCO_IDS[0]], [COCO_IDS[1]]]
         np.testing.assert_array_equal(batches[0]["label"][0].numpy(), expected)
 
@@ -324,13 +324,13 @@ def test_context_pixels_and_split_lists(tmp_path):
 def test_context_outputs_load_with_the_data_module(tmp_path):
     write_context(tmp_path)
     convert_context(tmp_path, progress=False)
-    batches = list(SegDataModule("context", root=str(tmp_path), num_workers=0).test_dataloader())
+    batches = list(SegDataModule("context", data_root=str(tmp_path), num_workers=0).test_dataloader())
     assert [b["name"][0] for b in batches] == ["2008_000002", "2008_000003"]
     np.testing.assert_array_equal(batches[0]["label"][0].numpy(), CONTEXT_EXPECTED["2008_000002"])
-    (batch, *_) = SegDataModule("context59", root=str(tmp_path), num_workers=0).test_dataloader()
+    (batch, *_) = SegDataModule("context59", data_root=str(tmp_path), num_workers=0).test_dataloader()
     expected59 = np.where(CONTEXT_EXPECTED["2008_000002"] == 0, 255, CONTEXT_EXPECTED["2008_000002"] - 1)
     np.testing.assert_array_equal(batch["label"][0].numpy(), expected59)
-    train = SegDataModule("context", root=str(tmp_path), split="train", num_workers=0)
+    train = SegDataModule("context", data_root=str(tmp_path), split="train", num_workers=0)
     np.testing.assert_array_equal(
         next(iter(train.test_dataloader()))["label"][0].numpy(), CONTEXT_EXPECTED["2008_000008"]
     )

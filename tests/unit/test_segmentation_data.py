@@ -34,7 +34,7 @@ def test_catalog_matches_the_reference_table():
 
 def test_voc_palette_labels_are_read_as_class_indices(tmp_path):
     labels = write_voc(tmp_path, [(30, 40), (25, 20)], seed=3)
-    data = SegDataModule("voc", root=str(tmp_path), num_workers=0)
+    data = SegDataModule("voc", data_root=str(tmp_path), num_workers=0)
     batches = list(data.test_dataloader())
     assert len(batches) == 2
     assert batches[0]["image"].shape == (1, 3, 30, 40) and str(batches[0]["image"].dtype) == "torch.uint8"
@@ -45,7 +45,7 @@ def test_voc_palette_labels_are_read_as_class_indices(tmp_path):
 
 def test_voc20_reduces_zero_label(tmp_path):
     labels = write_voc(tmp_path, [(30, 40)], seed=4)
-    (batch,) = SegDataModule("voc20", root=str(tmp_path), num_workers=0).val_dataloader()
+    (batch,) = SegDataModule("voc20", data_root=str(tmp_path), num_workers=0).val_dataloader()
     expected = np.where((labels[0] == 0) | (labels[0] == 255), 255, labels[0].astype(np.int64) - 1)
     np.testing.assert_array_equal(batch["label"][0].numpy(), expected)
 
@@ -62,7 +62,7 @@ def test_ade20k_layout_and_reduce_zero_label(tmp_path):
         ".png",
         [label],
     )
-    (batch,) = SegDataModule("ade20k", root=str(tmp_path), num_workers=0).test_dataloader()
+    (batch,) = SegDataModule("ade20k", data_root=str(tmp_path), num_workers=0).test_dataloader()
     expected = np.where((label == 0) | (label == 255), 255, label.astype(np.int64) - 1)
     np.testing.assert_array_equal(batch["label"][0].numpy(), expected)
 
@@ -85,7 +85,7 @@ def test_cityscapes_pairs_are_found_in_city_folders(tmp_path):
         "frankfurt_000000_000294_leftImg8bit.png",
         "lindau_000000_000019_leftImg8bit.png",
     ]
-    batches = list(SegDataModule("cityscapes", root=str(tmp_path), num_workers=0, limit=1).test_dataloader())
+    batches = list(SegDataModule("cityscapes", data_root=str(tmp_path), num_workers=0, limit=1).test_dataloader())
     assert len(batches) == 1
     np.testing.assert_array_equal(batches[0]["label"][0].numpy(), labels[0])
 
@@ -113,9 +113,9 @@ def test_missing_files_are_named(tmp_path):
     missing = tmp_path / "VOCdevkit/VOC2012/JPEGImages/2007_000001.jpg"
     missing.unlink()
     with pytest.raises(MissingDatasetError, match=r"2007_000001\.jpg' is missing"):
-        SegDataModule("voc", root=str(tmp_path)).check_data()
+        SegDataModule("voc", data_root=str(tmp_path)).check_data()
     with pytest.raises(MissingDatasetError, match=r"ImageSets/Segmentation/train\.txt"):
-        SegDataModule("voc", root=str(tmp_path), split="train").check_data()
+        SegDataModule("voc", data_root=str(tmp_path), split="train").check_data()
 
 
 def test_label_with_the_wrong_size_is_an_error(tmp_path):
@@ -123,13 +123,13 @@ def test_label_with_the_wrong_size_is_an_error(tmp_path):
     label_path = tmp_path / "VOCdevkit/VOC2012/SegmentationClass/2007_000000.png"
     Image.fromarray(np.zeros((10, 10), dtype=np.uint8)).save(label_path)
     with pytest.raises(ValueError, match="corrupt"):
-        next(iter(SegDataModule("voc", root=str(tmp_path), num_workers=0).test_dataloader()))
+        next(iter(SegDataModule("voc", data_root=str(tmp_path), num_workers=0).test_dataloader()))
 
 
 def test_synthetic_benchmark_needs_no_files(tmp_path, monkeypatch):
     monkeypatch.setenv("OVSEG_DATA_ROOT", str(tmp_path / "nowhere"))
     data = SegDataModule("synthetic", limit=3, image_size=48, num_workers=0)
-    assert data.root == str(tmp_path / "nowhere")
+    assert data.data_root == str(tmp_path / "nowhere")
     batches = list(data.test_dataloader())
     assert len(batches) == 3 and batches[0]["image"].shape == (1, 3, 48, 48)
     assert set(batches[0]["label"].unique().tolist()) <= set(range(9)) | {255}
@@ -148,6 +148,6 @@ def test_synthetic_benchmark_needs_no_files(tmp_path, monkeypatch):
 
 def test_missing_dataset_names_the_prepare_command(tmp_path):
     with pytest.raises(MissingDatasetError, match="ovseg prepare coco-object --data-root"):
-        SegDataModule("coco", root=str(tmp_path)).check_data()
+        SegDataModule("coco", data_root=str(tmp_path)).check_data()
     with pytest.raises(MissingDatasetError, match="ovseg prepare context --data-root"):
-        SegDataModule("context59", root=str(tmp_path)).check_data()
+        SegDataModule("context59", data_root=str(tmp_path)).check_data()
