@@ -1,0 +1,1 @@
+"""Building blocks shared by the methods: CLIP loading, text encoders, DINO, contrastive loss."""
