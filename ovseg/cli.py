@@ -7,6 +7,7 @@ parses it, into class paths and init arguments. Full class paths and config file
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -94,9 +95,26 @@ def _available(alias: Alias) -> bool:
     return importlib.util.find_spec(alias.class_path.rsplit(".", 1)[0]) is not None
 
 
+LIGHTNING_CHECKPOINT_NAMES = ("last", "best", "hpc", "registry")
+
+
+def _checkpoint_args(value: str) -> list[str]:
+    """``--ckpt``: a Lightning checkpoint resumes/evaluates a run; any other file is foreign weights
+    (a released checkpoint or a state_dict) that the method's converter loads."""
+    if value in LIGHTNING_CHECKPOINT_NAMES or value.endswith(".ckpt"):
+        if value.endswith(".ckpt") and not os.path.isfile(value):
+            raise AliasError(f"--ckpt {value}: no such file.")
+        return [f"--ckpt_path={value}"]
+    if not os.path.isfile(value):
+        raise AliasError(f"--ckpt {value}: no such file (a Lightning .ckpt or a released weights file).")
+    return [f"--model.weights={value}"]
+
+
 def expand_aliases(argv: Sequence[str]) -> list[str]:
     """Rewrite ``--model NAME`` / ``--data NAME`` into class paths, check ``--protocol``, and turn
-    ``--data-root DIR`` into the data module's ``data_root`` (placed after any ``--data``)."""
+    ``--data-root DIR`` into the data module's ``data_root`` and ``--ckpt FILE`` into ``--ckpt_path``
+    (Lightning checkpoints) or ``--model.weights`` (released weights), placed after any ``--model``
+    and ``--data``."""
     out: list[str] = []
     trailing: list[str] = []
     tokens = list(argv)
@@ -104,11 +122,13 @@ def expand_aliases(argv: Sequence[str]) -> list[str]:
     while index < len(tokens):
         token = tokens[index]
         flag, _, inline = token.partition("=")
-        if flag in (*_GROUPS, "--protocol", "--data-root") and (inline or index + 1 < len(tokens)):
+        if flag in (*_GROUPS, "--protocol", "--data-root", "--ckpt") and (inline or index + 1 < len(tokens)):
             value = inline if inline else tokens[index + 1]
             index += 1 if inline else 2
             if flag == "--data-root":
                 trailing.append(f"--data.data_root={value}")
+            elif flag == "--ckpt":
+                trailing += _checkpoint_args(value)
             elif flag == "--protocol":
                 if value not in PROTOCOLS:
                     raise AliasError(

@@ -39,6 +39,17 @@ def test_data_alias_expands_to_class_path_and_dataset():
         "--data.data_root=/x",
     ]
     assert expand_aliases(["test", "--data-root=/x", "--data", "voc"])[-1] == "--data.data_root=/x"
+
+
+def test_ckpt_maps_lightning_checkpoints_and_released_weights(tmp_path):
+    run, released = tmp_path / "last.ckpt", tmp_path / "segclip.bin"
+    run.write_bytes(b"x")
+    released.write_bytes(b"x")
+    assert expand_aliases(["test", "--ckpt", str(run), "--model", "x.Y"])[-1] == f"--ckpt_path={run}"
+    assert expand_aliases(["test", "--ckpt", "last"])[-1] == "--ckpt_path=last"
+    assert expand_aliases(["test", "--ckpt", str(released)])[-1] == f"--model.weights={released}"
+    with pytest.raises(AliasError, match="no such file"):
+        expand_aliases(["test", "--ckpt", str(tmp_path / "missing.bin")])
     assert expand_aliases(["fit", "--model=my_pkg.Model"]) == ["fit", "--model", "my_pkg.Model"]
 
 
