@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 
@@ -35,6 +34,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
+from ovseg.data.catalog import default_data_root
 from ovseg.data.pairs import (
     SKIP_REASONS,
     BadSample,
@@ -337,7 +337,7 @@ class ImageTextDataModule(L.LightningDataModule):
             superpixel_short_side, superpixel_scale, superpixel_sigma, superpixel_min_size
         )
         self.val_dataset = val_dataset
-        self.data_root = data_root or os.environ.get("OVSEG_DATA_ROOT") or "data"
+        self.data_root = default_data_root(data_root)
         self.val_limit = val_limit
         self.seed = seed
         self.synthetic_length = synthetic_length

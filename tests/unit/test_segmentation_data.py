@@ -85,7 +85,9 @@ def test_cityscapes_pairs_are_found_in_city_folders(tmp_path):
         "frankfurt_000000_000294_leftImg8bit.png",
         "lindau_000000_000019_leftImg8bit.png",
     ]
-    batches = list(SegDataModule("cityscapes", data_root=str(tmp_path), num_workers=0, limit=1).test_dataloader())
+    batches = list(
+        SegDataModule("cityscapes", data_root=str(tmp_path), num_workers=0, limit=1).test_dataloader()
+    )
     assert len(batches) == 1
     np.testing.assert_array_equal(batches[0]["label"][0].numpy(), labels[0])
 
