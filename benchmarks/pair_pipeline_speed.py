@@ -24,7 +24,7 @@ import torch
 import webdataset as wds
 from PIL import Image
 
-from ovseg.data.image_text import EpochDataLoader, PairTransform, StreamPairTrainSet
+from ovseg.data.pair_batches import EpochDataLoader, PairTransform, StreamPairTrainSet
 from ovseg.data.pairs import Reader, WebDatasetPairs
 from ovseg.data.superpixels import SuperpixelSettings, compute_superpixels, crop_labels
 from ovseg.data.transforms import NORMALIZATIONS, CropBox

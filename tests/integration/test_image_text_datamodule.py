@@ -15,7 +15,8 @@ import torch.multiprocessing as mp
 from torch.utils.data import DataLoader
 
 from ovseg.data.catalog import get_dataset_spec
-from ovseg.data.image_text import EpochDataLoader, ImageTextDataModule, normalization_stats
+from ovseg.data.image_text import ImageTextDataModule
+from ovseg.data.pair_batches import EpochDataLoader, normalization_stats
 from ovseg.data.pairs import WebDatasetPairs
 from ovseg.data.segmentation import MissingDatasetError
 from ovseg.errors import OvsegUserError, UnknownNameError
