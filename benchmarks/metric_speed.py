@@ -7,11 +7,10 @@ Prints the median over repeated runs after warm-up, and the ratio to the referen
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
+from timing import median_seconds
 
 from ovseg.evaluation.metrics import SemSegIoU
 
@@ -19,17 +18,6 @@ from ovseg.evaluation.metrics import SemSegIoU
 def numpy_accumulate(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
     keep = gt != 255
     return np.bincount(gt[keep] * num_classes + pred[keep], minlength=num_classes**2)
-
-
-def median_seconds(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -49,8 +37,8 @@ def main() -> None:
     pred_np, gt_np = pred.numpy().astype(np.int64), gt.numpy().astype(np.int64)
 
     megapixels = pred.numel() / 1e6
-    ours = median_seconds(lambda: metric.update(pred, gt), args.repeats)
-    reference = median_seconds(lambda: numpy_accumulate(pred_np, gt_np, args.classes), args.repeats)
+    ours = median_seconds(lambda: metric.update(pred, gt), args.repeats, warmup=3)
+    reference = median_seconds(lambda: numpy_accumulate(pred_np, gt_np, args.classes), args.repeats, warmup=3)
     print(f"torch threads {torch.get_num_threads()}, batch {shape}, {args.classes} classes")
     print(f"SemSegIoU.update   {megapixels / ours:8.1f} MP/s  (median {ours * 1e3:.2f} ms)")
     print(f"numpy bincount ref {megapixels / reference:8.1f} MP/s  (median {reference * 1e3:.2f} ms)")

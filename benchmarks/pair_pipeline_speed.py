@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import webdataset as wds
 from PIL import Image
+from timing import median_seconds
 
 from ovseg.data.pair_batches import EpochDataLoader, PairTransform, StreamPairTrainSet
 from ovseg.data.pairs import Reader, WebDatasetPairs
@@ -60,17 +61,6 @@ def write_shards(folder: Path, images: int, per_shard: int, short_side: int) -> 
                     }
                 )
     return str(folder / f"{{00000..{shards - 1:05d}}}.tar")
-
-
-def median_seconds(fn, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

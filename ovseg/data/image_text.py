@@ -11,14 +11,7 @@ Training batches are dicts::
     skipped      dict[str, int]       bad samples met while making this batch; the data module
                                       removes it in ``on_after_batch_transfer`` and sums it
 
-Two paths (see ``ovseg.data.pairs`` for the mixing rule):
-* map-style sources (synthetic, coco-captions, hf) form one index space: a plain shuffled
-  DataLoader, which Lightning shards with a DistributedSampler under DDP. A bad sample is replaced
-  by the next index (so batches stay full) and counted.
-* with an iterable source (webdataset), every dataloader worker reads its own share of the data,
-  shuffled per epoch, and makes whole batches itself; the counts of bad samples ride on the batches,
-  the last batch of a worker carrying whatever was skipped after the previous one. With
-  drop_last, a worker's last partial batch is dropped (its skip counts are kept).
+How pairs become batches (map-style and streaming paths): ``ovseg.data.pair_batches``.
 
 Skip counts are summed on each process and logged at the end of every epoch (one line per rank).
 """
