@@ -57,21 +57,26 @@ class OvsegCLI(LightningCLI):
             check_data()
 
 
-def run_cli(argv: Sequence[str], alias_help: str) -> OvsegCLI:
-    """Run the CLI on already-expanded arguments (given to LightningCLI as the process's argv)."""
+def run_cli(argv: Sequence[str], alias_help: str, run: bool = True) -> OvsegCLI:
+    """Build the CLI on already-expanded arguments (given to LightningCLI as the process's argv).
+
+    With ``run=False`` no subcommand is taken: ``argv`` is a configuration (``-c recipe.yaml`` and
+    overrides) and the returned CLI holds the instantiated ``model``, ``datamodule`` and ``trainer``.
+    """
     common = {"epilog": alias_help, "formatter_class": _RawEpilogFormatter}
     parser_kwargs = {"description": _DESCRIPTION, **common}
-    for name, description in _SUBCOMMAND_DESCRIPTIONS.items():
-        parser_kwargs[name] = {"description": description, **common}
+    if run:
+        for name, description in _SUBCOMMAND_DESCRIPTIONS.items():
+            parser_kwargs[name] = {"description": description, **common}
     saved_argv = sys.argv
     sys.argv = [saved_argv[0] if saved_argv else "ovseg", *argv]
     try:
-        return _build_cli(parser_kwargs)
+        return _build_cli(parser_kwargs, run)
     finally:
         sys.argv = saved_argv
 
 
-def _build_cli(parser_kwargs: dict) -> OvsegCLI:
+def _build_cli(parser_kwargs: dict, run: bool) -> OvsegCLI:
     return OvsegCLI(
         model_class=OpenVocabSegmenter,
         subclass_mode_model=True,
@@ -84,4 +89,5 @@ def _build_cli(parser_kwargs: dict) -> OvsegCLI:
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
         seed_everything_default=0,
+        run=run,
     )
