@@ -19,6 +19,7 @@ from ovseg.errors import OvsegUserError
 
 PROG = "ovseg prepare"
 SUPERPIXELS_MODULE = "ovseg.data.superpixels"
+PSEUDO_MASKS_MODULE = "ovseg.methods.sseg.prepare"
 
 _COCO_HELP = """\
 COCO-Object (background + 80) labels from COCO-Stuff-164k's raw stuff+thing maps.
@@ -44,12 +45,14 @@ Needs memory for the whole JSON (about 590 MB on disk).
 """
 
 _SUPERPIXELS_HELP = "Superpixel masks (run 'ovseg prepare superpixels --help' for its inputs)."
+_PSEUDO_MASKS_HELP = "S-Seg's DINO + K-Means pseudo-masks (run 'ovseg prepare pseudo-masks --help')."
 
 _EPILOG = """\
 converters and the raw downloads they need:
   coco-object   stuffthingmaps_trainval2017.zip → ROOT/coco_stuff164k/ (+ COCO val2017 images)
   context       VOCtrainval_03-May-2010.tar → ROOT/, trainval_merged.json → ROOT/VOCdevkit/VOC2010/
   superpixels   see 'ovseg prepare superpixels --help'
+  pseudo-masks  see 'ovseg prepare pseudo-masks --help'
 Every converter is resumable: complete outputs are skipped, so run it again after an interruption.
 """
 
@@ -77,8 +80,11 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser(with_superpixels: ModuleType | None = None) -> argparse.ArgumentParser:
-    """The ``ovseg prepare`` parser; ``with_superpixels`` is the loaded superpixels module, if wanted."""
+def build_parser(
+    with_superpixels: ModuleType | None = None, with_pseudo_masks: ModuleType | None = None
+) -> argparse.ArgumentParser:
+    """The ``ovseg prepare`` parser; ``with_superpixels`` / ``with_pseudo_masks`` are the loaded hook
+    modules of those commands, if wanted."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Convert raw dataset downloads into the layouts 'ovseg test --data NAME' reads.",
@@ -133,7 +139,32 @@ def build_parser(with_superpixels: ModuleType | None = None) -> argparse.Argumen
     if with_superpixels is not None:
         with_superpixels.add_prepare_arguments(superpixels)
         superpixels.set_defaults(handler=with_superpixels.run_prepare)
+    pseudo_masks = names.add_parser(
+        "pseudo-masks",
+        parents=[_common_options()],
+        conflict_handler="resolve",
+        help=_PSEUDO_MASKS_HELP,
+        description=_PSEUDO_MASKS_HELP,
+    )
+    if with_pseudo_masks is not None:
+        with_pseudo_masks.add_prepare_arguments(pseudo_masks)
+        pseudo_masks.set_defaults(handler=with_pseudo_masks.run_prepare)
     return parser
+
+
+def _load_pseudo_masks() -> ModuleType:
+    """The pseudo-masks hooks (lazily imported: torch, timm), or an OvsegUserError saying why not."""
+    try:
+        module = importlib.import_module(PSEUDO_MASKS_MODULE)
+    except ModuleNotFoundError as error:
+        if not PSEUDO_MASKS_MODULE.startswith(str(error.name)):
+            raise
+        module = None
+    if not all(hasattr(module, f) for f in ("add_prepare_arguments", "run_prepare")):
+        raise OvsegUserError(
+            f"pseudo-masks is not available in this version of ovseg ({PSEUDO_MASKS_MODULE} is missing)."
+        )
+    return module
 
 
 def _load_superpixels() -> ModuleType:
@@ -207,8 +238,9 @@ def main(argv: Sequence[str]) -> int:
     argv = list(argv)
     try:
         module = _load_superpixels() if argv[:1] == ["superpixels"] else None
+        pseudo_masks = _load_pseudo_masks() if argv[:1] == ["pseudo-masks"] else None
         try:
-            args = build_parser(module).parse_args(argv)
+            args = build_parser(module, pseudo_masks).parse_args(argv)
         except SystemExit as exit_info:  # --help, or a usage error argparse already printed
             code = exit_info.code
             return 0 if code is None else code if isinstance(code, int) else 2

@@ -138,11 +138,18 @@ def load_clip_weights(
     _load(model, mapped, source, optional=("visual.group.", "reconstruction.", "visual.class_embedding"))
 
 
+# Parts of the release's code base that SegCLIP's published model does not use (text MAE).
+UNUSED_RELEASED_PREFIXES = ("seq_mae_decoder.",)
+
+
 def load_released_weights(
     model: SegCLIPModel, state: dict[str, torch.Tensor], source: str = "segclip.bin"
 ) -> None:
     """The released SegCLIP checkpoint; only a missing reconstruction head is tolerated."""
-    mapped, unknown = released_to_ovseg(state)
+    unused = [key for key in state if key.startswith(UNUSED_RELEASED_PREFIXES)]
+    if unused:
+        log.info("%s: ignoring %d weights of the release's unused text reconstruction", source, len(unused))
+    mapped, unknown = released_to_ovseg({k: v for k, v in state.items() if k not in unused})
     if unknown:
         raise OvsegUserError(
             f"{source} has keys outside the released SegCLIP layout (e.g. {unknown[:8]}); is it a SegCLIP "

@@ -35,8 +35,9 @@ def _scaled_cosine(
     model: SegCLIPModel, features: torch.Tensor, class_embeddings: torch.Tensor
 ) -> torch.Tensor:
     """(..., E) features × (C, E) classes → (..., C) logit_scale · cosine."""
-    features = F.normalize(features.float(), dim=-1)
-    return model.logit_scale().float() * features @ class_embeddings.float().T
+    with torch.autocast(features.device.type, enabled=False):  # fp32 logits under autocast too
+        features = F.normalize(features.float(), dim=-1)
+        return model.logit_scale().float() * features @ class_embeddings.float().T
 
 
 def classify(model: SegCLIPModel, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
@@ -102,7 +103,8 @@ def segment_scores(
     patch = model.visual.patch_size
     padded = (out.grid[0] * patch, out.grid[1] * patch)
     weights = group_membership(out, padded, membership)  # (B, L, h, w)
-    scores = torch.einsum("blhw,blc->bchw", weights, affinity)  # (B, C, h, w) S = M Ŝ
+    with torch.autocast(images.device.type, enabled=False):  # scores in fp32 under bf16 autocast too
+        scores = torch.einsum("blhw,blc->bchw", weights.float(), affinity.float())  # (B, C, h, w) S = M Ŝ
     if padded != (height, width):
         if scores.shape[-2:] != padded:
             scores = F.interpolate(

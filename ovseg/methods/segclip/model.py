@@ -99,9 +99,6 @@ class SegCLIPImageEncoder(nn.Module):
         self.ln_post = nn.LayerNorm(width)
         self.proj = nn.Parameter(scale * torch.randn(width, embed_dim))
 
-    def grid_size(self, height: int, width: int) -> tuple[int, int]:
-        return height // self.patch_size, width // self.patch_size
-
     def patch_positions(self, grid: tuple[int, int]) -> torch.Tensor:
         """(N, D) positional embedding of the patches, bicubically resized to ``grid`` if needed."""
         pos = self.positional_embedding[1:]  # (N0, D)

@@ -6,6 +6,7 @@ switches its loss off. Evaluation: ``segment`` is S = M·Ŝ (paper §2.5, infere
 
 from __future__ import annotations
 
+import inspect
 from typing import Literal
 
 import torch
@@ -22,6 +23,8 @@ from ovseg.nn.clip import load_clip_state_dict, pretrained_quick_gelu, read_stat
 from ovseg.nn.contrastive import contrastive_loss
 from ovseg.types import PairBatch
 
+EVALUATION_ARGS = tuple(inspect.signature(OpenVocabSegmenter.__init__).parameters)[1:]  # protocol, ...
+
 
 class SegCLIP(OpenVocabSegmenter):
     """SegCLIP: CLIP ViT + learnable centers, trained on image-text pairs.
@@ -37,6 +40,7 @@ class SegCLIP(OpenVocabSegmenter):
         quick_gelu: QuickGELU as OpenAI CLIP and the release (False for GELU open_clip models).
         class_token: keep CLIP's class token through the first stage (plain CLIP); the release
             drops it before the blocks (False).
+        reconstruction_layers: extra blocks after eq. 4's layer (None: as many as the third stage, 2).
         decoder_width, decoder_layers, decoder_heads: MAE decoder (None width: vision_width // 2).
         clip_model: open_clip model name that ``clip_pretrained`` is a tag of.
         clip_pretrained: CLIP weights to start from: an open_clip tag ("openai") or a local file
@@ -81,6 +85,7 @@ class SegCLIP(OpenVocabSegmenter):
         vocab_size: int = 49408,
         quick_gelu: bool = True,
         class_token: bool = False,
+        reconstruction_layers: int | None = None,
         decoder_width: int | None = None,
         decoder_layers: int = 3,
         decoder_heads: int = 8,
@@ -105,14 +110,19 @@ class SegCLIP(OpenVocabSegmenter):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.save_hyperparameters(ignore=["dataset"])
+        # Evaluation settings belong to the run, not the checkpoint (LightningCLI would restore them
+        # over the command line's); the trained weights are in the checkpoint, so rebuilding the
+        # model from its hyperparameters loads no CLIP or released file.
+        self.save_hyperparameters(ignore=list(EVALUATION_ARGS))
+        self.hparams.update(clip_pretrained=None, weights=None)
         if not 0.0 <= mask_ratio < 1.0:
             raise OvsegUserError(f"mask_ratio must be in [0, 1), got {mask_ratio}.")
         self.model = SegCLIPModel(
             image_size, patch_size, vision_width, vision_layers, vision_heads, first_stage_layer,
             num_centers, cross_layers, gumbel_tau, embed_dim, text_width, text_layers, text_heads,
             context_length, vocab_size, quick_gelu, class_token, reconstruction=reconstruction_weight > 0,
-            decoder_width=decoder_width, decoder_layers=decoder_layers, decoder_heads=decoder_heads,
+            reconstruction_layers=reconstruction_layers, decoder_width=decoder_width,
+            decoder_layers=decoder_layers, decoder_heads=decoder_heads,
         )  # fmt: skip
         if weights is not None:
             load_released_weights(self.model, read_state_dict(weights), source=weights)
