@@ -155,6 +155,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         from ovseg.lightning_cli import run_cli
 
         run_cli(argv, alias_help())
-    except OvsegUserError as error:
-        print(f"ovseg: error: {error}", file=sys.stderr)
+    except Exception as error:
+        user_error = _user_error_in_chain(error)
+        if user_error is None:
+            raise
+        print(f"ovseg: error: {user_error}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _user_error_in_chain(error: BaseException) -> OvsegUserError | None:
+    """The OvsegUserError behind ``error``: itself, or one that jsonargparse/Lightning wrapped."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OvsegUserError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None

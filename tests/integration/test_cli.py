@@ -205,3 +205,22 @@ def test_default_data_is_the_built_in_synthetic_benchmark(tmp_path, monkeypatch)
         "arrow",
     ]
     assert result["protocol"]["mode"] == "whole" and result["protocol"]["bg_threshold"] == 0.95
+
+
+def test_a_user_error_wrapped_by_the_parser_is_still_printed_plainly(tmp_path, capsys):
+    code, output = run_main(
+        [
+            "test",
+            "--model",
+            TEST_MODEL,
+            "--data",
+            "voc",
+            "--data.data_root",
+            str(tmp_path),
+            "--model.templates",
+            "coco",
+        ],
+        capsys,
+    )
+    assert code == 2
+    assert "ovseg: error:" in output and "imagenet" in output
