@@ -6,7 +6,6 @@ the settings the cache was built with.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import uuid
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ovseg.data.cache_settings import claim_settings, read_settings
 from ovseg.data.segmentation import MissingDatasetError
 from ovseg.data.superpixels.compute import SuperpixelSettings
 from ovseg.errors import OvsegUserError
@@ -59,22 +59,11 @@ class SuperpixelCache:
             temporary.unlink(missing_ok=True)
 
     def read_settings(self) -> SuperpixelSettings | None:
-        path = self.directory / self.PARAMS_FILE
-        return SuperpixelSettings(**json.loads(path.read_text())) if path.is_file() else None
+        return read_settings(self.directory, self.PARAMS_FILE, SuperpixelSettings)
 
     def claim(self, settings: SuperpixelSettings) -> None:
         """Record the settings of a new cache, or check they match an existing one's."""
-        existing = self.read_settings()
-        if existing is not None and existing != settings:
-            raise OvsegUserError(
-                f"superpixel cache '{self.directory}' was built with {asdict(existing)}, not "
-                f"{asdict(settings)}; use the same settings or another cache folder."
-            )
-        if existing is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            temporary = self.directory / f".{self.PARAMS_FILE}.{uuid.uuid4().hex}.tmp"
-            temporary.write_text(json.dumps(asdict(settings), indent=2) + "\n")
-            os.replace(temporary, self.directory / self.PARAMS_FILE)
+        claim_settings(self.directory, self.PARAMS_FILE, settings, "superpixel")
 
     def check(self, settings: SuperpixelSettings) -> None:
         """For training: the cache exists and was built with ``settings``."""

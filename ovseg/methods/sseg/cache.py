@@ -9,15 +9,15 @@ image) and resized (nearest) to the predicted masks' resolution.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ovseg.data.cache_settings import claim_settings, read_settings
 from ovseg.data.superpixels import SuperpixelCache, crop_labels
 from ovseg.data.transforms import CropBox
 from ovseg.errors import OvsegUserError
@@ -77,22 +77,11 @@ class PseudoMaskCache:
         return None
 
     def read_settings(self) -> PseudoMaskSettings | None:
-        path = self.directory / self.PARAMS_FILE
-        return PseudoMaskSettings(**json.loads(path.read_text())) if path.is_file() else None
+        return read_settings(self.directory, self.PARAMS_FILE, PseudoMaskSettings)
 
     def claim(self, settings: PseudoMaskSettings) -> None:
         """Record the settings of a new cache, or check they match an existing one's."""
-        existing = self.read_settings()
-        if existing is not None and existing != settings:
-            raise OvsegUserError(
-                f"pseudo-mask cache '{self.directory}' was built with {asdict(existing)}, not "
-                f"{asdict(settings)}; use the same settings or another cache folder."
-            )
-        if existing is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            temporary = self.directory / f".{self.PARAMS_FILE}.{uuid.uuid4().hex}.tmp"
-            temporary.write_text(json.dumps(asdict(settings), indent=2) + "\n")
-            os.replace(temporary, self.directory / self.PARAMS_FILE)
+        claim_settings(self.directory, self.PARAMS_FILE, settings, "pseudo-mask")
 
 
 class CachedPseudoMasks:
