@@ -1,1 +1,11 @@
-"""The side-by-side benchmark behind ``make bench``: train, evaluate, report (``benchmarks/bench.py``)."""
+"""The side-by-side benchmark behind ``make bench`` (``benchmarks/bench.py``).
+
+program.py          the command line: picks the mode, checks inputs first, owns the run folder
+synthetic_mode.py   train each tiny recipe (method_run.py, a process per method) and score it
+real_mode.py        score checkpoints on real datasets (checkpoint_run.py, a process per method)
+inputs.py           real mode's dataset and checkpoint checks
+results.py          a method's result.json → its report entry;  budget.py: budgets and differences
+report.py           terminal tables, report.md, report.json
+pictures.py         which pictures a report gets;  figures.py: how each is drawn
+predictions.py      the evaluation images a run keeps for the picture;  chance.py: chance levels
+"""

@@ -25,3 +25,9 @@ def chance_levels(labels: Iterable[torch.Tensor], num_classes: int, seed: int = 
         guess = torch.randint(0, num_classes, target.shape, generator=generator)  # (1, H, W)
         uniform.update(guess, target)
     return {"all_background": background.compute()["mIoU"], "uniform": uniform.compute()["mIoU"]}
+
+
+def split_chance(datamodule, num_classes: int, seed: int = 0) -> dict[str, float]:
+    """``chance_levels`` of the ground truth in ``datamodule``'s test split (batches of (B, H, W))."""
+    labels = (label for batch in datamodule.test_dataloader() for label in batch["label"])
+    return chance_levels(labels, num_classes, seed)

@@ -15,6 +15,9 @@ from matplotlib.patches import Patch
 from ovseg.data.palette import voc_palette
 
 IGNORE_COLOUR = (255, 255, 255)
+MAX_CHART_INCHES = 24.0
+LEGEND_COLUMNS = 6
+TITLE_INCHES = 0.25  # room above the column titles
 
 
 def colour_labels(label: np.ndarray) -> np.ndarray:
@@ -32,10 +35,11 @@ def prediction_grid(
     label_names: Sequence[str],
     path: str | Path,
 ) -> Path:
-    """One row per image: the image, its ground truth, then each method's prediction; a colour legend.
+    """One row per image: the image, its ground truth, then each method's prediction; a legend of
+    the colours of every label that appears in the panels.
 
     Args:
-        images: (H, W, 3) uint8 images.
+        images: (H, W, 3) uint8 images (sizes may differ between rows).
         ground_truth: (H, W) label maps (255 ignore).
         predictions: method name → (H, W) predicted label maps, one per image.
         label_names: the name of every label id.
@@ -43,9 +47,13 @@ def prediction_grid(
     """
     columns = ["image", "ground truth", *predictions]
     rows = len(images)
-    figure, axes = plt.subplots(
-        rows, len(columns), figsize=(1.8 * len(columns), 1.8 * rows + 0.9), squeeze=False
-    )
+    shown = [*ground_truth, *[maps[row] for maps in predictions.values() for row in range(rows)]]
+    present = sorted({int(v) for label in shown for v in np.unique(label)})
+    legend = _legend(present, label_names)
+    legend_rows = -(-len(legend) // LEGEND_COLUMNS)
+    legend_inches = 0.25 * legend_rows + 0.2
+    height = 1.8 * rows + legend_inches + TITLE_INCHES
+    figure, axes = plt.subplots(rows, len(columns), figsize=(1.8 * len(columns), height), squeeze=False)
     for row in range(rows):
         panels = [images[row], colour_labels(ground_truth[row])]
         panels += [colour_labels(maps[row]) for maps in predictions.values()]
@@ -56,25 +64,45 @@ def prediction_grid(
             axis.set_yticks([])
             if row == 0:
                 axis.set_title(columns[column], fontsize=9)
-    palette = voc_palette()
-    legend = [Patch(color=palette[i] / 255.0, label=name) for i, name in enumerate(label_names)]
-    legend.append(Patch(facecolor="white", edgecolor="grey", label="ignore"))
-    figure.legend(handles=legend, loc="lower center", ncol=min(len(legend), 6), fontsize=8, frameon=False)
-    figure.tight_layout(rect=(0, 0.9 / (1.8 * rows + 0.9), 1, 1))
+    figure.legend(handles=legend, loc="lower center", ncol=LEGEND_COLUMNS, fontsize=7, frameon=False)
+    figure.tight_layout(rect=(0, legend_inches / height, 1, 1 - TITLE_INCHES / height))
     return _save(figure, path)
 
 
+def _legend(label_ids: Sequence[int], label_names: Sequence[str]) -> list[Patch]:
+    """A colour patch per label id (255: ignore, white)."""
+    palette = voc_palette()
+    patches = []
+    for label in label_ids:
+        if label == 255:
+            patches.append(Patch(facecolor="white", edgecolor="grey", label="ignore"))
+        else:
+            name = label_names[label] if label < len(label_names) else f"label {label}"
+            patches.append(Patch(color=palette[label] / 255.0, label=name))
+    return patches
+
+
 def iou_bar_chart(
-    label_names: Sequence[str], ious: dict[str, Sequence[float | None]], path: str | Path
+    label_names: Sequence[str],
+    ious: dict[str, Sequence[float | None]],
+    path: str | Path,
+    title: str | None = None,
 ) -> Path:
-    """Grouped bars: per-class IoU (percent) of every method."""
-    figure, axis = plt.subplots(figsize=(max(6.0, 0.7 * len(label_names) * len(ious)), 3.5))
+    """Grouped bars: per-class IoU (percent) of every method; ``title`` names the dataset."""
+    bars = len(label_names) * max(len(ious), 1)
+    width_inches = min(max(6.0, 0.35 * bars), MAX_CHART_INCHES)  # 81 COCO classes stay readable
+    figure, axis = plt.subplots(figsize=(width_inches, 3.8))
     width = 0.8 / max(len(ious), 1)
     positions = np.arange(len(label_names))
     for index, (method, values) in enumerate(ious.items()):
         heights = [np.nan if value is None else value for value in values]
         axis.bar(positions + (index - (len(ious) - 1) / 2) * width, heights, width, label=method)
-    axis.set_xticks(positions, label_names, rotation=30, ha="right", fontsize=8)
+    rotation, fontsize = (30, 8) if len(label_names) <= 25 else (90, 6)
+    axis.set_xticks(positions, label_names, rotation=rotation, ha="right" if rotation < 90 else "center")
+    axis.tick_params(axis="x", labelsize=fontsize)
+    axis.set_xlim(-0.6, len(label_names) - 0.4)
+    if title:
+        axis.set_title(title, fontsize=10)
     axis.set_ylabel("IoU (%)")
     axis.set_ylim(0, 100)
     axis.legend(fontsize=8)

@@ -2,7 +2,8 @@
 
 Run by ``benchmarks/bench.py`` as ``python -m ovseg.bench.method_run --recipe R --out DIR ...`` so
 that each method's peak memory and random state are its own. Writes ``DIR/result.json`` (figures
-and the evaluation record) and ``DIR/predictions.npz`` (label maps of the first evaluation images).
+and the evaluation record), ``DIR/model.ckpt`` and ``DIR/predictions.npz`` (label maps of the first
+evaluation images, see ``ovseg.bench.predictions``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import argparse
 import json
 import resource
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 
+from ovseg.bench.chance import split_chance
+from ovseg.bench.predictions import first_predictions, save_predictions
 from ovseg.cli import alias_help
 from ovseg.evaluation.report import write_json_atomic
 from ovseg.lightning_cli import run_cli
@@ -57,32 +60,39 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
     }
 
 
-@torch.no_grad()
-def first_predictions(model, datamodule, count: int) -> dict[str, np.ndarray]:
-    """Images, ground truth and predicted label maps of the first ``count`` evaluation images."""
-    model.eval()
-    images, labels, preds = [], [], []
-    for batch in datamodule.test_dataloader():
-        if len(images) >= count:
-            break
-        image, label = batch["image"].to(model.device), batch["label"]  # (1, 3, H, W), (1, H, W)
-        pred = model.predict_labels(model.normalize(image), tuple(label.shape[-2:]))  # (1, H, W)
-        images.append(batch["image"][0].permute(1, 2, 0).numpy())
-        labels.append(label[0].numpy())
-        preds.append(pred[0].cpu().numpy())
-    return {"images": np.stack(images), "labels": np.stack(labels), "predictions": np.stack(preds)}
+def training_data(datamodule) -> dict:
+    """What the method trained on, for the report's same-data check."""
+    return {
+        "sources": getattr(datamodule, "source_specs", None),
+        "seed": getattr(datamodule, "seed", None),
+        "synthetic_length": getattr(datamodule, "synthetic_length", None),
+        "image_size": getattr(datamodule, "image_size", None),
+    }
+
+
+def step_overrides(steps: int | None) -> list[str]:
+    """Trainer overrides for exactly ``steps`` optimisation steps; None keeps the recipe's own."""
+    if steps is None:
+        return []
+    return ["--trainer.max_steps", str(steps), "--trainer.max_epochs", "-1"]
 
 
 def run_method(
-    recipe: str, out: Path, steps: int, seed: int, eval_limit: int, grid: int, extra: list[str]
+    recipe: str,
+    out: Path,
+    steps: int | None,
+    seed: int,
+    eval_limit: int,
+    grid: int,
+    extra: Sequence[str] = (),
 ) -> dict:
-    """Train ``recipe`` for ``steps`` optimisation steps, then evaluate it; returns the figures."""
+    """Train ``recipe`` (for ``steps`` optimisation steps, or as long as the recipe says when None),
+    then evaluate it on its evaluation split; returns the figures (also written to result.json)."""
     out.mkdir(parents=True, exist_ok=True)
     args = [
         "-c", recipe,
         "--seed_everything", str(seed),
-        "--trainer.max_steps", str(steps),
-        "--trainer.max_epochs", "-1",
+        *step_overrides(steps),
         "--trainer.limit_val_batches", "0",
         "--trainer.num_sanity_val_steps", "0",
         "--trainer.deterministic", "true",
@@ -100,7 +110,8 @@ def run_method(
     cli.trainer.save_checkpoint(out / "model.ckpt")
     cli.trainer.test(cli.model, cli.datamodule, verbose=False)
     record = json.loads(next(out.glob("test_*.json")).read_text())
-    np.savez_compressed(out / "predictions.npz", **first_predictions(cli.model, cli.datamodule, grid))
+    save_predictions(out / "predictions.npz", first_predictions(cli.model, cli.datamodule, grid))
+    chance = split_chance(cli.datamodule, cli.model.dataset.num_classes)
     result = {
         "recipe": recipe,
         "model": type(cli.model).__name__,
@@ -108,11 +119,14 @@ def run_method(
         "train": {
             "steps": cli.trainer.global_step,
             "images": recorder.images,
+            "batch_size": cli.datamodule.batch_size,
+            "data": training_data(cli.datamodule),
             "seconds": round(recorder.seconds, 2),
             "images_per_s": round(recorder.images / max(recorder.seconds, 1e-9), 2),
             "loss_curve": recorder.losses,
         },
         "eval": record,
+        "chance": chance,
         "eval_images_per_s": round(record["dataset"]["num_images"] / max(record["eval_seconds"], 1e-9), 2),
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "device": str(cli.model.device),
@@ -126,15 +140,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", required=True, help="experiments/<method>/tiny_cpu.yaml")
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--steps", type=int, default=None, help="default: the recipe's own length")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-limit", type=int, default=256)
     parser.add_argument("--grid", type=int, default=6, help="evaluation images kept for the picture")
-    parser.add_argument(
-        "extra", nargs="*", help="more LightningCLI overrides, e.g. --trainer.accelerator=gpu"
-    )
-    args = parser.parse_args(argv)
-    run_method(args.recipe, args.out, args.steps, args.seed, args.eval_limit, args.grid, args.extra)
+    parser.epilog = "Any other argument is a LightningCLI override, e.g. --trainer.accelerator=gpu."
+    args, extra = parser.parse_known_args(argv)
+    run_method(args.recipe, args.out, args.steps, args.seed, args.eval_limit, args.grid, extra)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,18 @@
-"""The benchmark report: a rich table in the terminal, ``report.md`` and ``report.json``.
+"""The benchmark report: rich tables in the terminal, ``report.md`` and ``report.json``.
 
 A report is plain data::
 
-    {"run": str, "mode": "synthetic" | "real", "protocol": str, "datasets": [str],
-     "budget": {...}, "chance": {dataset: {"all_background": float, "uniform": float}},
-     "environment": {...},
-     "methods": {name: {"parameters": {...}, "train": {...} | None, "peak_memory_mb": float,
-                        "results": {dataset: {"mIoU", "aAcc", "IoU", "label_names", "images_per_s"}}}},
-     "pictures": {kind: relative path}}
+    {"run": str, "mode": "synthetic" | "real", "protocol": str, "datasets": [str], "seed": int | None,
+     "budget": {"per_method": {name: {...}}, "statement": str},
+     "chance": {dataset: {"all_background": float, "uniform": float}},
+     "environment": {...}, "methods": {name: entry (see ``ovseg.bench.results``)},
+     "pictures": {kind: file name in the run folder}, "wall_seconds": float, "note": str}
 """
 
 from __future__ import annotations
 
 import math
+import os
 import platform
 from pathlib import Path
 
@@ -22,17 +22,21 @@ from rich.table import Table
 
 from ovseg.evaluation.report import write_json_atomic
 
+CHANCE_NAMES = {"all_background": "chance: all background", "uniform": "chance: uniform labels"}
+
 
 def environment() -> dict:
+    """Versions, device and threads of the benchmark's process."""
     from ovseg import __version__
 
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     return {
         "ovseg": __version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "device": torch.cuda.get_device_name(0)
-        if torch.cuda.is_available()
-        else f"CPU ({platform.processor()})",
+        "device": device,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
     }
 
@@ -43,112 +47,137 @@ def _fmt(value, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def average_miou(results: dict[str, dict]) -> float | None:
-    values = [entry["mIoU"] for entry in results.values() if entry.get("mIoU") is not None]
-    return sum(values) / len(values) if values else None
+def header(report: dict) -> list[str]:
+    several = len(report["datasets"]) > 1
+    return [
+        "method",
+        *[f"{dataset} mIoU" for dataset in report["datasets"]],
+        "average mIoU",
+        "mean aAcc" if several else "aAcc",
+        "params",
+        "train s",
+        "train img/s",
+        "eval img/s",
+        "peak MiB",
+    ]
 
 
 def summary_rows(report: dict) -> list[list[str]]:
-    """One row per method: mIoU per dataset, average, aAcc (first dataset), cost figures."""
+    """One row per method (mIoU per dataset, average, aAcc, costs), then the chance levels."""
     rows = []
     for name, method in report["methods"].items():
-        results = method["results"]
         train = method.get("train") or {}
-        first = results[report["datasets"][0]]
         rows.append(
             [
                 name,
-                *[_fmt(results[dataset]["mIoU"]) for dataset in report["datasets"]],
-                _fmt(average_miou(results)),
-                _fmt(first["aAcc"]),
+                *[_fmt(method["results"][dataset]["mIoU"]) for dataset in report["datasets"]],
+                _fmt(method["average"]["mIoU"]),
+                _fmt(method["average"]["aAcc"]),
                 f"{method['parameters']['total'] / 1e6:.2f}M",
                 _fmt(train.get("seconds"), 1),
                 _fmt(train.get("images_per_s"), 1),
-                _fmt(first.get("images_per_s"), 1),
+                _fmt(method["average"]["eval_images_per_s"], 1),
                 _fmt(method.get("peak_memory_mb"), 0),
             ]
+        )
+    chance = report.get("chance") or {}
+    for key, label in CHANCE_NAMES.items():
+        if chance:
+            cells = [_fmt(chance[d][key]) if d in chance else "—" for d in report["datasets"]]
+            rows.append([label, *cells] + ["—"] * (len(header(report)) - 1 - len(cells)))
+    return rows
+
+
+BUDGET_HEADER = ["method", "steps", "batch", "images seen", "evaluation images"]
+
+
+def budget_rows(report: dict) -> list[list[str]]:
+    rows = []
+    for name, budget in report["budget"]["per_method"].items():
+        evaluation = ", ".join(f"{d} {n}" for d, n in budget["evaluation_images"].items())
+        rows.append(
+            [name, _fmt(budget["steps"]), _fmt(budget["batch_size"]), _fmt(budget["images_seen"]), evaluation]
         )
     return rows
 
 
-SUMMARY_HEADER = [
-    "train s",
-    "train img/s",
-    "eval img/s",
-    "peak MiB",
-]
+def protocol_lines(report: dict) -> list[str]:
+    """The evaluation settings per dataset (they are method-blind: taken from the first method)."""
+    first = next(iter(report["methods"].values()))
+    lines = []
+    for dataset in report["datasets"]:
+        p = first["results"][dataset]["protocol"]
+        window = f"slide {p['crop']}/{p['stride']}" if p["mode"] == "slide" else "whole"
+        lines.append(
+            f"{dataset}: short side {p['short_side'] or 'native'}, {window}, templates "
+            f"'{p['template_set']}', background threshold {p['bg_threshold']}, "
+            f"top-k classes {p['top_k_classes'] or 'off'}"
+        )
+    return lines
 
 
-def header(report: dict) -> list[str]:
-    return [
-        "method",
-        *[f"{d} mIoU" for d in report["datasets"]],
-        "average",
-        "aAcc",
-        "params",
-        *SUMMARY_HEADER,
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
+    table = Table(title=title)
+    for index, column in enumerate(columns):
+        table.add_column(column, justify="left" if index == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def per_class_rows(report: dict, dataset: str) -> tuple[list[str], list[list[str]]]:
+    methods = report["methods"]
+    names = next(iter(methods.values()))["results"][dataset]["label_names"]
+    rows = [
+        [name, *[_fmt(m["results"][dataset]["IoU"][index]) for m in methods.values()]]
+        for index, name in enumerate(names)
     ]
+    return ["class", *methods], rows
 
 
 def print_report(report: dict, console: Console | None = None) -> None:
-    """The summary table, the chance levels and a per-class IoU table per dataset."""
+    """Summary with chance levels, budget, protocol, then a per-class IoU table per dataset."""
     console = console or Console(width=160)
-    table = Table(title=f"ovseg bench · {report['mode']} · protocol {report['protocol']}")
-    for index, column in enumerate(header(report)):
-        table.add_column(column, justify="left" if index == 0 else "right")
-    for row in summary_rows(report):
-        table.add_row(*row)
-    console.print(table)
-    for dataset, levels in report.get("chance", {}).items():
-        console.print(
-            f"chance on {dataset}: all-background {_fmt(levels['all_background'])} mIoU, "
-            f"uniform {_fmt(levels['uniform'])} mIoU"
-        )
+    title = f"ovseg bench · {report['mode']} · protocol {report['protocol']}"
+    console.print(_table(title, header(report), summary_rows(report)))
+    console.print(_table("budget per method", BUDGET_HEADER, budget_rows(report)))
+    console.print(report["budget"]["statement"])
+    for line in protocol_lines(report):
+        console.print(f"protocol {report['protocol']} on {line}")
     for dataset in report["datasets"]:
-        console.print(per_class_table(report, dataset))
+        columns, rows = per_class_rows(report, dataset)
+        console.print(_table(f"per-class IoU · {dataset}", columns, rows))
 
 
-def per_class_table(report: dict, dataset: str) -> Table:
-    methods = report["methods"]
-    names = next(iter(methods.values()))["results"][dataset]["label_names"]
-    table = Table(title=f"per-class IoU · {dataset}")
-    table.add_column("class")
-    for method in methods:
-        table.add_column(method, justify="right")
-    for index, name in enumerate(names):
-        table.add_row(name, *[_fmt(m["results"][dataset]["IoU"][index]) for m in methods.values()])
-    return table
+def _md_table(columns: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
 def markdown(report: dict) -> str:
     """``report.md``: the same figures, per-class IoU in expandable sections, pictures embedded."""
     lines = [f"# ovseg bench — {report['run']}", ""]
-    lines.append(
-        f"Mode **{report['mode']}**, protocol **{report['protocol']}**. {report.get('note', '')}".rstrip()
-    )
-    lines += ["", "| " + " | ".join(header(report)) + " |", "|" + "---|" * len(header(report))]
-    lines += ["| " + " | ".join(row) + " |" for row in summary_rows(report)]
-    for dataset, levels in report.get("chance", {}).items():
-        lines.append("")
-        lines.append(
-            f"Chance on {dataset}: all-background {_fmt(levels['all_background'])} mIoU, "
-            f"uniform {_fmt(levels['uniform'])} mIoU."
-        )
+    lines.append(f"Mode **{report['mode']}**, protocol **{report['protocol']}**. {report.get('note', '')}")
+    lines += ["", *_md_table(header(report), summary_rows(report))]
+    lines += ["", "## Budget", "", *_md_table(BUDGET_HEADER, budget_rows(report))]
+    lines += ["", report["budget"]["statement"]]
+    lines += ["", "## Protocol", "", *[f"- {line}" for line in protocol_lines(report)]]
+    lines += ["", "## Per-class IoU"]
     for dataset in report["datasets"]:
-        methods = report["methods"]
-        names = next(iter(methods.values()))["results"][dataset]["label_names"]
+        columns, rows = per_class_rows(report, dataset)
         lines += ["", f"<details><summary>Per-class IoU on {dataset}</summary>", ""]
-        lines += ["| class | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
-        for index, name in enumerate(names):
-            cells = [_fmt(m["results"][dataset]["IoU"][index]) for m in methods.values()]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        lines += ["", "</details>"]
-    if report.get("budget"):
-        lines += ["", "Budget: " + ", ".join(f"{k} = {v}" for k, v in report["budget"].items()) + "."]
-    env = report["environment"]
-    lines += ["", "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()) + "."]
-    for kind, path in report.get("pictures", {}).items():
-        lines += ["", f"![{kind}]({path})"]
+        lines += [*_md_table(columns, rows), "", "</details>"]
+    lines += ["", "## Environment", ""]
+    lines += [", ".join(f"{key} {value}" for key, value in report["environment"].items()) + "."]
+    for name, method in report["methods"].items():
+        lines.append(
+            f"- {name}: {method['model']} from `{method['source']}`, device {method.get('device')}, "
+            f"{method.get('threads')} threads"
+        )
+    if report.get("pictures"):
+        lines += ["", "## Pictures"]
+        lines += [line for kind, path in report["pictures"].items() for line in ("", f"![{kind}]({path})")]
+    lines += ["", f"Wall time of the whole benchmark: {_fmt(report.get('wall_seconds'), 1)} s."]
     return "\n".join(lines) + "\n"
 
 

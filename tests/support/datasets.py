@@ -68,3 +68,27 @@ def write_grey_pairs(
         label_path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(paint(np.minimum(label, 20))).save(image_path)
         Image.fromarray(label).save(label_path)
+
+
+def write_coco_object(
+    root: Path, sizes: list[tuple[int, int]], seed: int = 0, split: str = "val"
+) -> list[np.ndarray]:
+    """A COCO-Object dataset as ``ovseg prepare coco-object`` leaves it: ``images/<split>2017/*.jpg``
+    and grey ``annotations/<split>2017/*_instanceTrainIds.png`` (0 background, 1..80 things, no
+    ignore); returns the label maps in file-name order."""
+    rng = np.random.default_rng(seed)
+    base = Path(root) / "coco_stuff164k"
+    names = [f"{index + 139:012d}" for index in range(len(sizes))]  # COCO's zero-padded image ids
+    labels = []
+    for height, width in sizes:
+        scene = random_scene(rng, height, width, num_labels=80)
+        labels.append(np.where(scene == IGNORE, 0, scene).astype(np.uint8))  # no void in COCO-Object
+    write_grey_pairs(
+        base / "images" / f"{split}2017",
+        base / "annotations" / f"{split}2017",
+        names,
+        ".jpg",
+        "_instanceTrainIds.png",
+        labels,
+    )
+    return labels

@@ -1,0 +1,102 @@
+"""The benchmark report shows every figure the issue lists, and states budget differences."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+
+from ovseg.bench.budget import budget_statement, method_budget
+from ovseg.bench.report import markdown, print_report, write_report
+from ovseg.bench.results import method_entry
+
+PROTOCOL = {
+    "name": "groupvit",
+    "short_side": 448,
+    "mode": "slide",
+    "crop": 448,
+    "stride": 224,
+    "template_set": "simple",
+    "bg_threshold": 0.95,
+    "top_k_classes": None,
+}
+
+
+def record(dataset: str, miou: float, images: int = 4) -> dict:
+    return {
+        "metrics": {"mIoU": miou, "aAcc": 80.0, "mAcc": 60.0, "IoU": [90.0, miou, None]},
+        "dataset": {"name": dataset, "num_images": images, "label_names": ["background", "cat", "dog"]},
+        "eval_seconds": 2.0,
+        "protocol": PROTOCOL,
+    }
+
+
+def trained_result(batch_size: int, miou: float) -> dict:
+    train = {"steps": 10, "images": 10 * batch_size, "batch_size": batch_size, "seconds": 5.0}
+    return {
+        "recipe": "tiny.yaml",
+        "model": "M",
+        "parameters": {"total": 2_500_000, "trainable": 2_500_000},
+        "train": {**train, "images_per_s": 2.0 * batch_size, "data": {"seed": 0}, "loss_curve": [(1, 2.0)]},
+        "eval": record("synthetic", miou),
+        "peak_memory_mb": 900.0,
+        "device": "cpu",
+        "threads": 2,
+    }
+
+
+def report_of(entries: dict, datasets: list[str], chance: dict | None = None, trained: bool = True) -> dict:
+    budgets = {name: method_budget(entry) for name, entry in entries.items()}
+    return {
+        "run": "r",
+        "mode": "synthetic" if trained else "real",
+        "protocol": "groupvit",
+        "datasets": datasets,
+        "budget": {"per_method": budgets, "statement": budget_statement(budgets, trained)},
+        "chance": chance or {},
+        "environment": {"ovseg": "0", "torch": "2", "device": "CPU", "threads": 2},
+        "methods": entries,
+        "pictures": {"predictions": "predictions.png"},
+        "wall_seconds": 12.0,
+    }
+
+
+def test_synthetic_report_has_costs_chance_budget_and_per_class_iou(tmp_path):
+    entries = {"A": method_entry(trained_result(32, 55.0)), "B": method_entry(trained_result(32, 65.0))}
+    report = report_of(entries, ["synthetic"], {"synthetic": {"all_background": 9.1, "uniform": 2.9}})
+    console = Console(record=True, width=200)
+    print_report(report, console)
+    text = console.export_text()
+    for expected in ("55.00", "65.00", "2.50M", "64.0", "900", "2.0", "chance: all background", "9.10",
+                     "chance: uniform labels", "2.90", "Same budget for every method: 10 optimisation steps",
+                     "per-class IoU · synthetic", "slide 448/224"):  # fmt: skip
+        assert expected in text, expected
+    json_path, md_path = write_report(report, tmp_path)
+    assert json.loads(json_path.read_text())["methods"]["B"]["average"]["mIoU"] == 65.0
+    text = md_path.read_text()
+    assert "<details><summary>Per-class IoU on synthetic</summary>" in text and "| dog | — | — |" in text
+    assert "![predictions](predictions.png)" in text and "threads 2" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "report.md"]
+
+
+def test_different_batch_sizes_are_stated_as_a_budget_difference():
+    entries = {"A": method_entry(trained_result(32, 50.0)), "B": method_entry(trained_result(16, 50.0))}
+    statement = report_of(entries, ["synthetic"])["budget"]["statement"]
+    assert statement.startswith("Budget differences: images seen differ")
+    assert "A 320, B 160" in statement and "A batch 32, B batch 16" in statement
+
+
+def test_real_report_has_a_column_per_dataset_and_the_average():
+    result = {
+        "checkpoint": "m.ckpt",
+        "model": "M",
+        "parameters": {"total": 1_000_000, "trainable": 1_000_000},
+        "train": None,
+        "evals": {"voc": record("voc", 40.0), "coco": record("coco", 20.0)},
+        "peak_memory_mb": 700.0,
+    }
+    report = report_of({"A": method_entry(result)}, ["voc", "coco"], trained=False)
+    text = markdown(report)
+    assert "| method | voc mIoU | coco mIoU | average mIoU | mean aAcc |" in text
+    assert "| A | 40.00 | 20.00 | 30.00 | 80.00 | 1.00M | — | — | 2.0 | 700 |" in text
+    assert "no training in real mode" in text
