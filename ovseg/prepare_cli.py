@@ -1,7 +1,8 @@
 """``ovseg prepare NAME``: turn raw dataset downloads into the layouts the evaluation loaders read.
 
 Outputs land where ``ovseg.data.catalog`` looks for them under the same data root, so
-``ovseg test --data NAME --data.root ROOT`` reads them unchanged.
+``ovseg test --data NAME --data-root ROOT`` reads them unchanged. ``superpixels`` and
+``pseudo-masks`` instead build training caches from image-text pair sources (``--source``, ``--cache``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ Needs memory for the whole JSON (about 590 MB on disk).
 
 _SUPERPIXELS_HELP = "Superpixel masks (run 'ovseg prepare superpixels --help' for its inputs)."
 _PSEUDO_MASKS_HELP = "S-Seg's DINO + K-Means pseudo-masks (run 'ovseg prepare pseudo-masks --help')."
+_SUPERPIXELS_DESCRIPTION = (
+    "SegCLIP's Felzenszwalb superpixel map of every image of an image-text source, cached for "
+    "training with --data.superpixels true --data.superpixel_cache CACHE. Resumable."
+)
+_PSEUDO_MASKS_DESCRIPTION = (
+    "S-Seg's pseudo-masks: DINO patch features + K-Means, one cluster map per image of an image-text "
+    "source, cached for training with --model.pseudo_mask_cache CACHE. Resumable."
+)
 
 _EPILOG = """\
 converters and the raw downloads they need:
@@ -129,22 +138,16 @@ def build_parser(
     context.add_argument("--overwrite", action="store_true", help="rewrite outputs that are already complete")
     context.set_defaults(handler=_run_context)
 
+    # The cache builders read image-text pair sources, not the benchmarks' data root: their hook
+    # modules define every option they take (--workers and --no-progress included), nothing else.
     superpixels = names.add_parser(
-        "superpixels",
-        parents=[_common_options()],  # a fresh copy: "resolve" edits the actions
-        conflict_handler="resolve",  # its own definitions of the common options win
-        help=_SUPERPIXELS_HELP,
-        description=_SUPERPIXELS_HELP,
+        "superpixels", help=_SUPERPIXELS_HELP, description=_SUPERPIXELS_DESCRIPTION
     )
     if with_superpixels is not None:
         with_superpixels.add_prepare_arguments(superpixels)
         superpixels.set_defaults(handler=with_superpixels.run_prepare)
     pseudo_masks = names.add_parser(
-        "pseudo-masks",
-        parents=[_common_options()],
-        conflict_handler="resolve",
-        help=_PSEUDO_MASKS_HELP,
-        description=_PSEUDO_MASKS_HELP,
+        "pseudo-masks", help=_PSEUDO_MASKS_HELP, description=_PSEUDO_MASKS_DESCRIPTION
     )
     if with_pseudo_masks is not None:
         with_pseudo_masks.add_prepare_arguments(pseudo_masks)

@@ -16,6 +16,7 @@ import torch
 from torchmetrics import SumMetric
 
 from ovseg.data.catalog import DatasetSpec
+from ovseg.data.classnames import check_unique_class_names
 from ovseg.data.templates import get_templates
 from ovseg.evaluation.inference import infer_scores, labels_from_scores, resize_short_side
 from ovseg.evaluation.metrics import SemSegIoU
@@ -38,6 +39,12 @@ class OpenVocabSegmenter(L.LightningModule):
         images (B, 3, H, W) and L2-normalised class embeddings (C, D), at any resolution h × w;
         optionally ``classify_images(images, class_embeddings) -> (B, C)`` for protocols with a
         top-k class filter.
+
+    The top-k class filter (protocols with ``top_k_classes``, such as segclip) is applied exactly
+    once. By default the shared loop applies it: classes outside each image's top k by
+    ``classify_images`` are set to -inf after inference. A method whose ``segment`` filters classes
+    itself (SegCLIP renormalises each window over its top-k classes, as its release does) overrides
+    ``owns_top_k_filter()`` to return True while it does so, and the shared loop then skips its own.
 
     Args:
         protocol: evaluation preset (groupvit, segclip, tcl).
@@ -79,6 +86,7 @@ class OpenVocabSegmenter(L.LightningModule):
         self._class_embeddings: torch.Tensor | None = None
         self._eval_started = 0.0
         if dataset is not None:
+            self._check_vocabulary()
             self.eval_metric = SemSegIoU(dataset.num_classes)
         self.register_buffer("pixel_mean", torch.tensor(self.image_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(self.image_std).view(1, 3, 1, 1), persistent=False)
@@ -95,6 +103,11 @@ class OpenVocabSegmenter(L.LightningModule):
             f"Protocol '{self.protocol.name}' filters classes per image, which needs "
             f"{type(self).__name__}.classify_images(images, class_embeddings) -> (B, C)."
         )
+
+    def owns_top_k_filter(self) -> bool:
+        """True when ``segment`` applies the protocol's top-k class filter itself, so the shared loop
+        must not apply it a second time (default: False, the shared loop filters)."""
+        return False
 
     # ----- the evaluation settings this run uses ----------------------------------------------
     @property
@@ -125,6 +138,13 @@ class OpenVocabSegmenter(L.LightningModule):
             return self.bg_threshold_override
         return self.protocol.threshold_for(spec.family)
 
+    def _check_vocabulary(self) -> None:
+        """Fail before any work on a class list (raw or as prompted) that names two classes alike."""
+        spec = self._require_dataset()
+        check_unique_class_names(spec.class_names, f"dataset '{spec.name}'")
+        where = f"dataset '{spec.name}' under protocol '{self.protocol.name}'"
+        check_unique_class_names(self.prompt_names, where, raw_names=spec.class_names)
+
     def _require_dataset(self) -> DatasetSpec:
         if self.dataset is None:
             raise RuntimeError(
@@ -138,6 +158,8 @@ class OpenVocabSegmenter(L.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if self.dataset is None and isinstance(getattr(datamodule, "spec", None), DatasetSpec):
             self.dataset = datamodule.spec
+        if self.dataset is not None:
+            self._check_vocabulary()
         if self.dataset is not None and self.eval_metric is None:
             self.eval_metric = SemSegIoU(self.dataset.num_classes)
 
@@ -170,7 +192,8 @@ class OpenVocabSegmenter(L.LightningModule):
             crop=p.crop,
             stride=p.stride,
         )  # (B, C, H0, W0)
-        if p.top_k_classes is not None and p.top_k_classes < scores.shape[1]:
+        shared_filter = p.top_k_classes is not None and not self.owns_top_k_filter()
+        if shared_filter and p.top_k_classes < scores.shape[1]:
             resized = resize_short_side(images, p.short_side, p.max_long_side)
             image_scores = self.classify_images(resized, embeddings)  # (B, C)
             keep = torch.zeros_like(image_scores, dtype=torch.bool)

@@ -129,8 +129,28 @@ def test_superpixels_is_delegated(tmp_path, capsys, monkeypatch):
     fake.run_prepare = lambda args: seen.update(vars(args))
     monkeypatch.setitem(sys.modules, "fake_superpixels", fake)
     monkeypatch.setattr(prepare_cli, "SUPERPIXELS_MODULE", "fake_superpixels")
-    assert prepare_cli.main(["superpixels", "--data-root", str(tmp_path), "--segments", "7"]) == 0
-    assert seen["segments"] == 7 and seen["workers"] == 3 and seen["data_root"] == tmp_path
+    assert prepare_cli.main(["superpixels", "--segments", "7"]) == 0
+    assert seen["segments"] == 7 and seen["workers"] == 3
+    assert "data_root" not in seen  # the hook module's options only
+
+
+@pytest.mark.parametrize(
+    ("name", "own_options"),
+    [
+        ("superpixels", ("--source", "--cache", "--scale", "--min-size", "--workers", "--no-progress")),
+        ("pseudo-masks", ("--source", "--cache", "--dino-weights", "--kmeans-backend", "--k", "--workers")),
+    ],
+)
+def test_cache_builders_show_only_their_own_options(capsys, name, own_options):
+    code, out, _ = run(["prepare", name, "--help"], capsys)
+    assert code == 0
+    assert "--data-root" not in out  # they read pair sources, not the benchmarks' data root
+    for option in own_options:
+        assert option in out, option
+    if name == "pseudo-masks":
+        assert "--sigma" not in out  # superpixels' Felzenszwalb settings are not pseudo-masks' options
+    code, out, _ = run(["prepare", "coco-object", "--help"], capsys)
+    assert code == 0 and "--data-root" in out and "--cache" not in out
 
 
 def test_console_script_runs_prepare(tmp_path):

@@ -49,8 +49,19 @@ def test_fit_tiny_recipe_then_test_the_checkpoint(tmp_path, capsys):
         assert len(_scalars(run, f"train/loss_{term}")) == 20
     (checkpoint,) = (run / "checkpoints").glob("*.ckpt")
 
-    # the architecture comes back from the checkpoint; the evaluation settings from the command line
-    test = ["test", "--model", "segclip", "--ckpt_path", str(checkpoint), "--data.val_limit", "8"]
+    # the architecture comes back from the checkpoint (no -c: no recipe is added next to a checkpoint);
+    # the evaluation settings from the command line
+    test = [
+        "test",
+        "--model",
+        "segclip",
+        "--data",
+        "synthetic",
+        "--ckpt",
+        str(checkpoint),
+        "--data.val_limit",
+        "8",
+    ]
     main([*test, "--model.bg_threshold", "0.5", "--trainer.default_root_dir", str(root)])
     assert "mIoU" in capsys.readouterr().out
     (result_path,) = root.rglob("test_synthetic_groupvit.json")

@@ -156,3 +156,16 @@ def load_released_weights(
             "checkpoint? A Lightning .ckpt goes to --ckpt_path instead."
         )
     _load(model, mapped, source, optional=("reconstruction.",))
+
+
+OVSEG_PREFIX = "model."  # SegCLIP's own state dict: the LightningModule's ``model`` attribute
+
+
+def load_segclip_weights(model: SegCLIPModel, state: dict[str, torch.Tensor], source: str) -> None:
+    """A weights file for ``--model.weights``: the released layout (``clip.*``) or ovseg's own
+    (``model.*``: ``ovseg export`` output or a Lightning checkpoint's state_dict)."""
+    if state and all(key.startswith(OVSEG_PREFIX) for key in state):
+        own = {key.removeprefix(OVSEG_PREFIX): value for key, value in state.items()}
+        _load(model, own, source, optional=("reconstruction.",))
+        return
+    load_released_weights(model, state, source)

@@ -14,7 +14,7 @@ import torch
 from ovseg.data.transforms import ClipTokenizer
 from ovseg.errors import OvsegUserError
 from ovseg.methods.base import CLIP_MEAN, CLIP_STD, OpenVocabSegmenter
-from ovseg.methods.segclip.checkpoint import load_clip_weights, load_released_weights
+from ovseg.methods.segclip.checkpoint import load_clip_weights, load_segclip_weights
 from ovseg.methods.segclip.inference import classify, segment_scores
 from ovseg.methods.segclip.losses import patch_labels, patchify, reconstruction_loss, superpixel_kl_loss
 from ovseg.methods.segclip.model import SegCLIPModel
@@ -46,7 +46,8 @@ class SegCLIP(OpenVocabSegmenter):
         clip_pretrained: CLIP weights to start from: an open_clip tag ("openai") or a local file
             (OpenAI .pt or open_clip state_dict); None: random initialisation.
         clip_cache_dir: download folder for ``clip_pretrained`` tags.
-        weights: a released SegCLIP checkpoint (``segclip.bin``) to load instead of CLIP.
+        weights: a SegCLIP weights file to load instead of CLIP: the released ``segclip.bin`` or
+            ovseg's own (``ovseg export`` output, a state dict); read by ``ovseg.safe_load``.
         contrastive_weight, reconstruction_weight, superpixel_weight: loss weights (0: off).
         mask_ratio: share of patches hidden in the reconstruction pass (0.75).
         lr_clip: learning rate of the first stage, text tower and logit scale (4e-6).
@@ -59,7 +60,8 @@ class SegCLIP(OpenVocabSegmenter):
             bilinearly upsampled soft assignment), "patch" (hard M per patch) or "soft".
         segclip_rules: the release's inference rules — affinities renormalised over each window's
             top-k classes and background below min(threshold, best group affinity); None: on under
-            the segclip protocol.
+            the segclip protocol. While on, this per-window filter replaces the shared loop's
+            whole-image top-k filter (``owns_top_k_filter``); while off, the shared one applies.
         **kwargs: evaluation arguments of ``OpenVocabSegmenter`` (protocol, dataset, ...).
     """
 
@@ -125,7 +127,7 @@ class SegCLIP(OpenVocabSegmenter):
             decoder_layers=decoder_layers, decoder_heads=decoder_heads,
         )  # fmt: skip
         if weights is not None:
-            load_released_weights(self.model, read_state_dict(weights), source=weights)
+            load_segclip_weights(self.model, read_state_dict(weights), source=weights)
         elif clip_pretrained is not None:
             self._check_activation(clip_model, clip_pretrained, quick_gelu)
             state = load_clip_state_dict(clip_model, clip_pretrained, clip_cache_dir)
@@ -205,6 +207,11 @@ class SegCLIP(OpenVocabSegmenter):
 
     def _rules_on(self) -> bool:
         return self.protocol.name == "segclip" if self.segclip_rules is None else self.segclip_rules
+
+    def owns_top_k_filter(self) -> bool:
+        """With the release's rules on, ``segment`` renormalises each window over its top-k classes,
+        which replaces the shared loop's whole-image filter."""
+        return self._rules_on()
 
     def segment(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
         rules = self._rules_on()
