@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ovseg.default_recipe import with_default_recipe
 from ovseg.errors import OvsegUserError
 from ovseg.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOLS
 
@@ -33,6 +34,7 @@ MODEL_ALIASES: dict[str, Alias] = {
     ),
     "sseg": Alias("ovseg.methods.sseg.SSeg", summary="S-Seg (CVPR 2025): MaskFormer on DINO pseudo-masks"),
 }
+# (without -c on the synthetic data, --model NAME runs experiments/NAME/tiny_cpu.yaml: see default_recipe)
 
 DATA_ALIASES: dict[str, Alias] = {
     "synthetic": Alias(
@@ -65,9 +67,9 @@ def alias_help() -> str:
     lines.append("  --protocol:")
     lines.extend(f"    {name}" + ("  (default)" if name == DEFAULT_PROTOCOL else "") for name in PROTOCOLS)
     lines.append("a full class path (my_pkg.MyModel) is accepted wherever a short name is.")
-    lines.append(
-        "ovseg prepare NAME --data-root ROOT: convert raw downloads (coco-object, context, superpixels)."
-    )
+    lines.append("ovseg prepare NAME --data-root ROOT: convert raw downloads (coco-object, context).")
+    lines.append("ovseg prepare NAME --source KIND --cache DIR: training caches (superpixels, pseudo-masks).")
+    lines.append("ovseg export --ckpt RUN.ckpt --out MODEL.safetensors: weights anyone can load safely.")
     return "\n".join(lines)
 
 
@@ -107,6 +109,10 @@ def _checkpoint_args(value: str) -> list[str]:
         return [f"--ckpt_path={value}"]
     if not os.path.isfile(value):
         raise AliasError(f"--ckpt {value}: no such file (a Lightning .ckpt or a released weights file).")
+    if value.endswith(".safetensors"):  # an `ovseg export` file carries the model's hyper-parameters
+        from ovseg.exported import model_arguments
+
+        return [*model_arguments(value), f"--model.weights={value}"]
     return [f"--model.weights={value}"]
 
 
@@ -114,10 +120,11 @@ def expand_aliases(argv: Sequence[str]) -> list[str]:
     """Rewrite ``--model NAME`` / ``--data NAME`` into class paths, check ``--protocol``, and turn
     ``--data-root DIR`` into the data module's ``data_root`` and ``--ckpt FILE`` into ``--ckpt_path``
     (Lightning checkpoints) or ``--model.weights`` (released weights), placed after any ``--model``
-    and ``--data``."""
+    and ``--data``. Without ``-c`` on the synthetic data, a short-named model first gets its tiny CPU
+    recipe (``ovseg.default_recipe``)."""
     out: list[str] = []
     trailing: list[str] = []
-    tokens = list(argv)
+    tokens = with_default_recipe(argv, MODEL_ALIASES, LIGHTNING_CHECKPOINT_NAMES)
     index = 0
     while index < len(tokens):
         token = tokens[index]
@@ -150,6 +157,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from ovseg import prepare_cli
 
         raise SystemExit(prepare_cli.main(argv[1:]))
+    if argv[:1] == ["export"]:
+        from ovseg import export_cli
+
+        raise SystemExit(export_cli.main(argv[1:]))
     try:
         argv = expand_aliases(argv)
         from ovseg.lightning_cli import run_cli

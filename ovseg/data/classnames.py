@@ -4,7 +4,14 @@ Every tuple holds the raw class names in the order of the dataset's label ids, s
 mmsegmentation's dataset classes spell them, so that index ``i`` of a tuple is train id ``i`` of the
 corresponding annotation maps. No tuple includes a background entry; datasets evaluated with a
 background class (PASCAL VOC with 21 classes, COCO-Object with 81) prepend :data:`BACKGROUND` at id 0.
+``check_unique_class_names`` refuses a vocabulary that names two classes alike.
 """
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ovseg.errors import OvsegUserError
 
 # PASCAL VOC 2012, mmseg ``PascalVOCDataset`` order with its leading "background" removed (20 classes).
 VOC_CLASSES: tuple[str, ...] = (
@@ -89,3 +96,34 @@ BACKGROUND = "background"
 
 # ovseg's embedded synthetic benchmark: one shape family per category (``ovseg.data.synthetic``).
 SYNTHETIC_CLASSES: tuple[str, ...] = ("ball", "box", "star", "ring", "cross", "moon", "heart", "arrow")
+
+
+class DuplicateClassNameError(OvsegUserError, ValueError):
+    """A vocabulary names two classes alike: both would get one text embedding."""
+
+
+def check_unique_class_names(
+    names: Sequence[str], source: str, raw_names: Sequence[str] | None = None
+) -> None:
+    """Raise ``DuplicateClassNameError`` naming every repeated name of ``source`` and where it is.
+
+    Args:
+        names: the class names, in label order.
+        source: what the names belong to, for the message ("dataset 'voc'").
+        raw_names: the names before a protocol renamed them, to say which ones collided.
+    """
+    positions: dict[str, list[int]] = {}
+    for position, name in enumerate(names):
+        positions.setdefault(name.strip().lower(), []).append(position)
+    repeated = {name: where for name, where in positions.items() if len(where) > 1}
+    if not repeated:
+        return
+    details = []
+    for name, where in repeated.items():
+        origin = f" (renamed from {', '.join(repr(raw_names[i]) for i in where)})" if raw_names else ""
+        details.append(f"'{name}' at positions {', '.join(map(str, where))}{origin}")
+    raise DuplicateClassNameError(
+        f"{source}: class names must be unique, but {'; '.join(details)} of its class list repeat. Two "
+        "classes with one name get one text embedding, so the metric could never tell them apart: "
+        "rename one of them (or merge their labels)."
+    )

@@ -42,6 +42,7 @@ from ovseg.data.pairs import (
     check_source_spec,
     distributed_info,
 )
+from ovseg.data.resumable_loader import ResumableDataLoader, ResumableSampler
 from ovseg.data.segmentation import SegDataModule
 from ovseg.data.superpixels import SuperpixelCache, Superpixelizer, SuperpixelSettings
 from ovseg.data.transforms import (
@@ -137,6 +138,8 @@ class ImageTextDataModule(L.LightningDataModule):
         self._pairs: PairSource | None = None
         self._eval: SegDataModule | None = None
         self._train_set: Dataset | None = None
+        self._train_loader: DataLoader | None = None
+        self._resume_position: dict | None = None
 
     # ----- what the CLI uses ------------------------------------------------------------------
     @property
@@ -217,17 +220,38 @@ class ImageTextDataModule(L.LightningDataModule):
             self._train_set = self._build_train_set()
         common = {"num_workers": self.num_workers, "pin_memory": torch.cuda.is_available()}
         if isinstance(self._train_set, MapPairTrainSet):
-            return DataLoader(
+            # resumable mid-epoch: its position is saved in checkpoints (ovseg.data.resumable_loader)
+            loader = ResumableDataLoader(
                 self._train_set,
                 batch_size=self.batch_size,
-                shuffle=True,
+                sampler=ResumableSampler(self._train_set, seed=self.seed),
                 drop_last=self.drop_last,
                 collate_fn=collate_pairs,
-                generator=torch.Generator().manual_seed(self.seed),
                 persistent_workers=self.num_workers > 0,
+                trainer_fn=lambda: self.trainer,
                 **common,
             )
+            if self._resume_position is not None:
+                loader.resume(self._resume_position)
+                self._resume_position = None
+            self._train_loader = loader
+            return loader
         return EpochDataLoader(self._train_set, batch_size=None, epoch_fn=self._current_epoch, **common)
+
+    # ----- resuming -----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The training data's place in its epoch, saved in every checkpoint (map-style sources)."""
+        if isinstance(self._train_loader, ResumableDataLoader):
+            return {"train_position": self._train_loader.position()}
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restored by Lightning before it builds the training loader, which then resumes there."""
+        position = state.get("train_position")
+        if position is not None and isinstance(self._train_loader, ResumableDataLoader):
+            self._train_loader.resume(position)  # a strategy that restores after building the loader
+        else:
+            self._resume_position = position
 
     def _current_epoch(self) -> int | None:
         return self.trainer.current_epoch if self.trainer is not None else None

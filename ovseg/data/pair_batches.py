@@ -1,8 +1,9 @@
 """Turning pair records into training batches: transform, collate, and the two loading paths.
 
 Two paths (see ``ovseg.data.pairs`` for the mixing rule):
-* map-style sources (synthetic, coco-captions, hf) form one index space: a plain shuffled
-  DataLoader, which Lightning shards with a DistributedSampler under DDP. A bad sample is replaced
+* map-style sources (synthetic, coco-captions, hf) form one index space: a shuffled DataLoader,
+  sharded by rank, that resumes mid-epoch and seeds each crop by (seed, epoch, index)
+  (``ovseg.data.resumable_loader``). A bad sample is replaced
   by the next index (so batches stay full) and counted.
 * with an iterable source (webdataset), every dataloader worker reads its own share of the data,
   shuffled per epoch, and makes whole batches itself; the counts of bad samples ride on the batches,
@@ -83,8 +84,9 @@ class PairTransform:
         _ = self.tokenizer.tokenizer  # load now, so that forked dataloader workers inherit it
         self.superpixelizer = superpixelizer
 
-    def __call__(self, sample: dict) -> dict:
-        crop, box = self.crop(sample["image"])
+    def __call__(self, sample: dict, generator: torch.Generator | None = None) -> dict:
+        """``generator`` draws the crop (None: torch's global generator)."""
+        crop, box = self.crop(sample["image"], generator)
         out = {
             "image": normalize(pil_to_tensor(crop), self.mean, self.std),  # (3, S, S)
             "text": self.tokenizer.encode(sample["caption"]),  # (L,)
@@ -130,7 +132,10 @@ class MapPairTrainSet(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict:
+        """``item``: an index, or ``(index, seed)`` from ``ResumableSampler`` to seed the crop with."""
+        index, seed = item if isinstance(item, tuple) else (item, None)
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
         skipped: dict[str, int] = {}
         reasons = []
         for attempt in range(MAX_REPLACEMENTS):
@@ -141,7 +146,7 @@ class MapPairTrainSet(Dataset):
                 if attempt == 0:  # a replacement is counted when its own index comes up
                     skipped = {bad.reason: 1}
                 continue
-            out = self.transform(sample)
+            out = self.transform(sample, generator)
             out["skipped"] = skipped
             return out
         raise OvsegUserError(

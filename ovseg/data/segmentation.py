@@ -15,6 +15,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from ovseg.data.catalog import DatasetSpec, default_data_root, get_dataset_spec
+from ovseg.data.eval_sampler import eval_sampler
 from ovseg.errors import OvsegUserError
 from ovseg.evaluation.metrics import reduce_zero_label
 
@@ -163,7 +164,7 @@ class SegDataModule(L.LightningDataModule):
         return DataLoader(
             self._dataset,
             batch_size=1,
-            shuffle=False,
+            sampler=eval_sampler(self._dataset),  # under DDP: each image on one process, none repeated
             num_workers=self.num_workers,
             collate_fn=collate_eval,
             persistent_workers=False,

@@ -3,60 +3,32 @@
 The only module of ovseg that imports ``open_clip``. State dicts come back in the OpenAI/open_clip
 key layout (``visual.conv1.weight``, ``visual.transformer.resblocks.N.*``, ``token_embedding.weight``,
 ``transformer.resblocks.N.*``, ``ln_final.*``, ``text_projection``, ``logit_scale``); a method maps
-them into its own modules. Files are read without unrestricted unpickling: safetensors,
-``torch.load(weights_only=True)``, or — for OpenAI's TorchScript archives — ``torch.jit.load``.
+them into its own modules. Local files are read by ``ovseg.safe_load`` (safetensors,
+``torch.load(weights_only=True)``, or the tensors of OpenAI's TorchScript archives read as data,
+never through ``torch.jit.load``); a file that needs arbitrary unpickling is refused.
 """
 
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ovseg.errors import OvsegUserError
+from ovseg.safe_load import read_state_dict as read_weights_state_dict
 
 _OPENAI_EXTRAS = ("input_resolution", "context_length", "vocab_size")
-
-
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist())
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A flat state_dict from a weights file (safetensors, torch.save'd dict, TorchScript archive).
 
     A ``{"state_dict": ...}`` or ``{"model": ...}`` wrapper is unwrapped and a DDP ``module.`` prefix
-    removed.
+    removed; OpenAI's non-weight entries (input_resolution, context_length, vocab_size) are dropped.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise OvsegUserError(f"weights file '{path}' does not exist; check the path.")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path), device="cpu")
-    elif _is_torchscript(path):
-        state = torch.jit.load(str(path), map_location="cpu").state_dict()
-    else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # an unreadable or non-weights pickle
-            raise OvsegUserError(
-                f"cannot read '{path}' as a weights file ({type(error).__name__}: {error}); ovseg reads "
-                "safetensors, plain torch.save'd state dicts and OpenAI TorchScript archives only."
-            ) from None
-    for wrapper in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise OvsegUserError(f"'{path}' does not hold a flat state_dict of tensors.")
-    state = {key.removeprefix("module."): value for key, value in state.items()}
+    state = read_weights_state_dict(path, wrappers=("state_dict", "model"), strip_prefixes=("module.",))
     return {key: value for key, value in state.items() if key not in _OPENAI_EXTRAS}
 
 

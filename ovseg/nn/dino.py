@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ovseg.errors import OvsegUserError
+from ovseg.safe_load import read_state_dict
 
 DINO_MODEL = "vit_small_patch8_224.dino"
 DINO_FEATURES = ("tokens", "keys")
@@ -22,25 +23,14 @@ _DINO_RELEASE = "https://dl.fbaipublicfiles.com/dino/dino_deitsmall8_pretrain/di
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """A weights file as a flat state dict: safetensors, or a torch file read with weights_only."""
-    path = Path(path)
-    if not path.is_file():
-        raise OvsegUserError(f"weights file '{path}' does not exist.")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    """A weights file as a flat state dict, read by ``ovseg.safe_load`` (never unrestricted unpickling).
 
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for wrapper in ("teacher", "state_dict", "model"):  # DINO's training checkpoints keep the teacher
-        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-    prefixes = ("module.", "backbone.")
-    cleaned = {}
-    for key, value in state.items():
-        for prefix in prefixes:
-            key = key.removeprefix(prefix)
-        cleaned[key] = value
-    return cleaned
+    DINO's own training checkpoints keep the network under "teacher"; DDP's ``module.`` and DINO's
+    ``backbone.`` prefixes are removed.
+    """
+    return read_state_dict(
+        path, wrappers=("teacher", "state_dict", "model"), strip_prefixes=("module.", "backbone.")
+    )
 
 
 class DinoFeatures(nn.Module):

@@ -14,8 +14,8 @@ Sharding: a READER is one dataloader worker of one process; reader ``rank * num_
 of ``world_size * num_workers``. ``records(epoch, reader)`` yields only that reader's share, and the
 shares of all readers cover every record exactly once per epoch.
 
-Mixing (``mix_sources``): map-style sources are CONCATENATED into one map-style source (a sampler,
-Lightning's DistributedSampler under DDP, then shuffles and shards the joint index). As soon as one
+Mixing (``mix_sources``): map-style sources are CONCATENATED into one map-style source (the training
+sampler, ``ovseg.data.resumable_loader``, then shuffles and shards the joint index). As soon as one
 source is iterable (webdataset), or weights are given, the sources are INTERLEAVED: every reader
 draws its next record from a random source, with probability proportional to the source's weight,
 among the sources that still have records this epoch, so each record is still read exactly once.
