@@ -70,6 +70,8 @@ def alias_help() -> str:
     lines.append("ovseg prepare NAME --data-root ROOT: convert raw downloads (coco-object, context).")
     lines.append("ovseg prepare NAME --source KIND --cache DIR: training caches (superpixels, pseudo-masks).")
     lines.append("ovseg export --ckpt RUN.ckpt --out MODEL.safetensors: weights anyone can load safely.")
+    lines.append('ovseg predict --ckpt CKPT --labels "cat, dog" --out DIR IMAGES...: free-text labels.')
+    lines.append("ovseg oracle --masks dino|pixel|felzenszwalb|segclip --data NAME: pseudo-mask upper bound.")
     return "\n".join(lines)
 
 
@@ -161,6 +163,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         from ovseg import export_cli
 
         raise SystemExit(export_cli.main(argv[1:]))
+    if argv[:1] == ["predict"]:
+        from ovseg.predict import cli as predict_cli
+
+        if predict_cli.wants_this_command(argv[1:]):  # else LightningCLI's predict, below
+            raise SystemExit(predict_cli.main(argv[1:]))
+    if argv[:1] == ["oracle"]:
+        from ovseg.oracle import cli as oracle_cli
+
+        raise SystemExit(oracle_cli.main(argv[1:]))
     try:
         argv = expand_aliases(argv)
         from ovseg.lightning_cli import run_cli
