@@ -167,3 +167,9 @@ def test_warmup_then_cosine():
     assert factor(15) == pytest.approx(1.0)
     assert factor(15 + 85 // 2) == pytest.approx(0.5 * (1 + math.cos(math.pi * 42 / 85)))
     assert factor(100) == pytest.approx(0.0)
+
+
+def test_initial_temperature_sets_the_learned_logit_scale():
+    assert SegCLIP(**TINY_MODULE).model.logit_scale().item() == pytest.approx(1 / 0.07)  # CLIP's default
+    colder = SegCLIP(**TINY_MODULE, init_temperature=0.02).model.logit_scale
+    assert colder().item() == pytest.approx(50.0) and colder.log_scale.requires_grad

@@ -175,6 +175,7 @@ class SegCLIPModel(nn.Module):
         reconstruction_layers: its extra blocks (None: as many as the third stage).
         decoder_width: MAE decoder width (None: vision_width // 2).
         decoder_layers, decoder_heads: MAE decoder depth and heads.
+        init_temperature: initial contrastive temperature (learned; CLIP's 0.07, logit scale ≤ 100).
     """
 
     def __init__(
@@ -201,6 +202,7 @@ class SegCLIPModel(nn.Module):
         decoder_width: int | None = None,
         decoder_layers: int = 3,
         decoder_heads: int = 8,
+        init_temperature: float = 0.07,
     ) -> None:
         super().__init__()
         self.visual = SegCLIPImageEncoder(
@@ -210,7 +212,7 @@ class SegCLIPModel(nn.Module):
         self.text = TextTransformer(
             embed_dim, text_width, text_layers, text_heads, context_length, vocab_size, quick_gelu
         )
-        self.logit_scale = LogitScale(init_temperature=0.07, max_scale=100.0)
+        self.logit_scale = LogitScale(init_temperature=init_temperature, max_scale=100.0)
         self.reconstruction: ReconstructionHead | None = None
         if reconstruction:
             grid = image_size // patch_size

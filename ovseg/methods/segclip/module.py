@@ -42,6 +42,7 @@ class SegCLIP(OpenVocabSegmenter):
             drops it before the blocks (False).
         reconstruction_layers: extra blocks after eq. 4's layer (None: as many as the third stage, 2).
         decoder_width, decoder_layers, decoder_heads: MAE decoder (None width: vision_width // 2).
+        init_temperature: initial contrastive temperature (learned; CLIP's 0.07; the logit scale is ≤ 100).
         clip_model: open_clip model name that ``clip_pretrained`` is a tag of.
         clip_pretrained: CLIP weights to start from: an open_clip tag ("openai") or a local file
             (OpenAI .pt or open_clip state_dict); None: random initialisation.
@@ -91,6 +92,7 @@ class SegCLIP(OpenVocabSegmenter):
         decoder_width: int | None = None,
         decoder_layers: int = 3,
         decoder_heads: int = 8,
+        init_temperature: float = 0.07,
         clip_model: str = "ViT-B-16",
         clip_pretrained: str | None = "openai",
         clip_cache_dir: str | None = None,
@@ -124,7 +126,7 @@ class SegCLIP(OpenVocabSegmenter):
             num_centers, cross_layers, gumbel_tau, embed_dim, text_width, text_layers, text_heads,
             context_length, vocab_size, quick_gelu, class_token, reconstruction=reconstruction_weight > 0,
             reconstruction_layers=reconstruction_layers, decoder_width=decoder_width,
-            decoder_layers=decoder_layers, decoder_heads=decoder_heads,
+            decoder_layers=decoder_layers, decoder_heads=decoder_heads, init_temperature=init_temperature,
         )  # fmt: skip
         if weights is not None:
             load_segclip_weights(self.model, read_state_dict(weights), source=weights)
