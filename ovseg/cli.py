@@ -33,6 +33,10 @@ MODEL_ALIASES: dict[str, Alias] = {
         "ovseg.methods.segclip.SegCLIP", summary="SegCLIP (ICML 2023): CLIP ViT + learnable centers"
     ),
     "sseg": Alias("ovseg.methods.sseg.SSeg", summary="S-Seg (CVPR 2025): MaskFormer on DINO pseudo-masks"),
+    "selftrain": Alias(
+        "ovseg.methods.selftrain.SelfTrain",
+        summary="S-Seg+: ViT + UperNet trained on pseudo-labels (ovseg pseudo-label)",
+    ),
 }
 # (without -c on the synthetic data, --model NAME runs experiments/NAME/tiny_cpu.yaml: see default_recipe)
 
@@ -72,6 +76,9 @@ def alias_help() -> str:
     lines.append("ovseg export --ckpt RUN.ckpt --out MODEL.safetensors: weights anyone can load safely.")
     lines.append('ovseg predict --ckpt CKPT --labels "cat, dog" --out DIR IMAGES...: free-text labels.')
     lines.append("ovseg oracle --masks dino|pixel|felzenszwalb|segclip --data NAME: pseudo-mask upper bound.")
+    lines.append(
+        "ovseg pseudo-label --ckpt CKPT --data NAME --out DIR: label unlabeled train images (S-Seg+)."
+    )
     return "\n".join(lines)
 
 
@@ -172,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from ovseg.oracle import cli as oracle_cli
 
         raise SystemExit(oracle_cli.main(argv[1:]))
+    if argv[:1] == ["pseudo-label"]:
+        from ovseg.pseudo_label import cli as pseudo_label_cli
+
+        raise SystemExit(pseudo_label_cli.main(argv[1:]))
     try:
         argv = expand_aliases(argv)
         from ovseg.lightning_cli import run_cli

@@ -46,6 +46,10 @@ class OpenVocabSegmenter(L.LightningModule):
     itself (SegCLIP renormalises each window over its top-k classes, as its release does) overrides
     ``owns_top_k_filter()`` to return True while it does so, and the shared loop then skips its own.
 
+    A closed-vocabulary method trained with a background class (S-Seg+'s ``SelfTrain``) overrides
+    ``predicts_background()`` to return True: its ``segment`` then returns (B, 1 + C, h, w) scores,
+    background first, and a pixel's label is their argmax instead of the threshold rule.
+
     Args:
         protocol: evaluation preset (groupvit, segclip, tcl).
         dataset: the evaluation benchmark; set from the data module by the CLI.
@@ -107,6 +111,12 @@ class OpenVocabSegmenter(L.LightningModule):
     def owns_top_k_filter(self) -> bool:
         """True when ``segment`` applies the protocol's top-k class filter itself, so the shared loop
         must not apply it a second time (default: False, the shared loop filters)."""
+        return False
+
+    def predicts_background(self) -> bool:
+        """True when ``segment`` scores background itself, as channel 0 of (B, 1 + C, h, w): labels are
+        then the argmax over background and classes, and ``bg_threshold`` is not used (default: False,
+        the shared threshold rule decides background)."""
         return False
 
     # ----- the evaluation settings this run uses ----------------------------------------------
@@ -177,7 +187,8 @@ class OpenVocabSegmenter(L.LightningModule):
 
     @torch.no_grad()
     def predict_scores(self, images: torch.Tensor, original_size: tuple[int, int]) -> torch.Tensor:
-        """Foreground class scores (B, C, H0, W0) at the original size, under the protocol."""
+        """Foreground class scores (B, C, H0, W0) at the original size, under the protocol
+        ((B, 1 + C, H0, W0), background first, for a method that ``predicts_background``)."""
         if self._class_embeddings is None:
             self._class_embeddings = self.build_class_embeddings()
         embeddings = self._class_embeddings
@@ -203,7 +214,10 @@ class OpenVocabSegmenter(L.LightningModule):
 
     def predict_labels(self, images: torch.Tensor, original_size: tuple[int, int]) -> torch.Tensor:
         """Label maps (B, H0, W0) for normalised images: background 0 where the dataset has one."""
-        return labels_from_scores(self.predict_scores(images, original_size), self.bg_threshold)
+        scores = self.predict_scores(images, original_size)  # (B, C, H0, W0) or (B, 1 + C, H0, W0)
+        if self.predicts_background():
+            return scores.argmax(dim=1)  # (B, H0, W0): channel 0 is background, label 0
+        return labels_from_scores(scores, self.bg_threshold)
 
     def _eval_epoch_start(self) -> None:
         if self.eval_metric is None:
@@ -260,7 +274,8 @@ class OpenVocabSegmenter(L.LightningModule):
                 "prompt_names": list(self.prompt_names),
                 "templates": list(get_templates(p.templates)),
                 "template_set": p.templates,
-                "bg_threshold": self.bg_threshold,
+                "bg_threshold": None if self.predicts_background() else self.bg_threshold,
+                "background_rule": self.background_rule(),
                 "short_side": p.short_side,
                 "max_long_side": p.max_long_side,
                 "mode": p.mode,
@@ -276,6 +291,12 @@ class OpenVocabSegmenter(L.LightningModule):
             "ovseg_version": __version__,
             "torch_version": torch.__version__,
         }
+
+    def background_rule(self) -> str | None:
+        """How background is decided: "threshold", "argmax" (a background class) or None (none)."""
+        if not self._require_dataset().has_background:
+            return None
+        return "argmax" if self.predicts_background() else "threshold"
 
     def on_validation_epoch_start(self) -> None:
         self._eval_epoch_start()

@@ -1,0 +1,131 @@
+"""``ovseg pseudo-label``: a trained checkpoint labels a benchmark's unlabeled training images.
+
+``ovseg pseudo-label --model sseg --ckpt sseg.ckpt --data voc --split train --out pl/voc`` writes
+``pl/voc/<image id>.png`` per image and ``pl/voc/pseudo_labels.json`` last; then
+``ovseg fit --model selftrain -c experiments/selftrain/voc_mae.yaml --data.pseudo_labels pl/voc``
+trains S-Seg+'s supervised segmenter on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ovseg.data.catalog import DATASETS, default_data_root
+from ovseg.data.unlabeled import SYNTHETIC_IMAGES
+from ovseg.errors import OvsegUserError
+from ovseg.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOLS
+
+PROG = "ovseg pseudo-label"
+
+_EPILOG = """\
+outputs (see ovseg.pseudo_label.files):
+  OUT/<name>.png                  8-bit palette label PNG; 0 background, k+1 class k (no 255)
+  OUT/pseudo_label_settings.json  the settings, written first; a rerun must use the same ones
+  OUT/pseudo_labels.json          the manifest (checkpoint, dataset, protocol, threshold, count),
+                                  written last
+Rerunning the same command skips images whose PNG exists: an interrupted run resumes and ends with
+the same files as an uninterrupted one. The ground truth of --split is never read.
+"""
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Label a benchmark's unlabeled training images with a trained segmenter (S-Seg+).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--ckpt", required=True, metavar="FILE", help="a .ckpt, 'ovseg export' file or weights"
+    )
+    parser.add_argument(
+        "--model", choices=("segclip", "sseg"), help="the method (needed for released weights)"
+    )
+    parser.add_argument("--data", required=True, choices=tuple(DATASETS), help="the target benchmark")
+    parser.add_argument("--split", default="train", help="the split whose images are labelled (train)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created)")
+    parser.add_argument(
+        "--data-root",
+        metavar="ROOT",
+        help=f"folder holding the benchmark (default: $OVSEG_DATA_ROOT, else '{default_data_root()}')",
+    )
+    parser.add_argument("--limit", type=_positive, metavar="N", help="label only the first N images")
+    parser.add_argument(
+        "--protocol", choices=tuple(PROTOCOLS), default=DEFAULT_PROTOCOL, help="default: %(default)s"
+    )
+    parser.add_argument(
+        "--bg-threshold", type=float, metavar="X", help="default: the protocol's for the benchmark"
+    )
+    synthetic = parser.add_argument_group("the synthetic benchmark's training scenes (--data synthetic)")
+    synthetic.add_argument(
+        "--num-images", type=_positive, default=SYNTHETIC_IMAGES, help="scenes (default: %(default)s)"
+    )
+    synthetic.add_argument("--image-size", type=_positive, default=64, help="side (default: %(default)s)")
+    synthetic.add_argument("--seed", type=int, default=0, help="stream of the training pairs (default: 0)")
+    parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, ...")
+    parser.add_argument("--workers", type=int, default=2, metavar="N", help="image-reading processes (2)")
+    parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    return parser
+
+
+def run(args: argparse.Namespace) -> dict:
+    from ovseg.pseudo_label.run import pseudo_label_folder
+
+    options = dict(
+        method=args.model,
+        split=args.split,
+        data_root=args.data_root,
+        protocol=args.protocol,
+        bg_threshold=args.bg_threshold,
+        num_images=args.num_images,
+        image_size=args.image_size,
+        seed=args.seed,
+        device=args.device,
+        num_workers=args.workers,
+    )
+    if args.no_progress:
+        return pseudo_label_folder(args.ckpt, args.data, args.out, args.limit, **options)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("pseudo-labels"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("pseudo-labels", total=None)
+        return pseudo_label_folder(
+            args.ckpt,
+            args.data,
+            args.out,
+            args.limit,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            **options,
+        )
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run ``ovseg pseudo-label`` on ``argv`` (the words after 'pseudo-label'); the exit status."""
+    try:
+        args = build_parser().parse_args(list(argv))
+    except SystemExit as exit_info:  # --help, or a usage error argparse already printed
+        code = exit_info.code
+        return 0 if code is None else code if isinstance(code, int) else 2
+    try:
+        manifest = run(args)
+    except OvsegUserError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    state = "all" if manifest["complete"] else f"{manifest['count']} of {manifest['num_images']}"
+    print(
+        f"{manifest['written']} written, {manifest['skipped']} skipped (already there): {state} images "
+        f"of {manifest['dataset']} {manifest['split']} labelled in {args.out} "
+        f"(manifest {args.out / 'pseudo_labels.json'})"
+    )
+    return 0
