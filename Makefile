@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-all bench bench-speed lint format clean
+.PHONY: help install test test-slow test-all bench bench-speed lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP) ## Run the fast test suite (installs first if needed)
 	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP) ## Run only the slow tests (DDP, resume, full bench); CI runs them after `make test`
+	$(BIN)/python -m pytest -q -m slow
 
 test-all: $(STAMP) ## Run every test, slow ones included
 	$(BIN)/python -m pytest -q -m ''
