@@ -8,4 +8,5 @@ results.py          a method's result.json → its report entry;  budget.py: bud
 report.py           terminal tables, report.md, report.json
 pictures.py         which pictures a report gets;  figures.py: how each is drawn
 predictions.py      the evaluation images a run keeps for the picture;  chance.py: chance levels
+oracle_levels.py    pseudo-mask oracles beside the methods (synthetic mode)
 """

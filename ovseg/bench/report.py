@@ -5,6 +5,7 @@ A report is plain data::
     {"run": str, "mode": "synthetic" | "real", "protocol": str, "datasets": [str], "seed": int | None,
      "budget": {"per_method": {name: {...}}, "statement": str},
      "chance": {dataset: {"all_background": float, "uniform": float}},
+     "oracle": {dataset: {source: float}} (synthetic mode: pseudo-mask upper bounds, optional),
      "environment": {...}, "methods": {name: entry (see ``ovseg.bench.results``)},
      "pictures": {kind: file name in the run folder}, "wall_seconds": float, "note": str}
 """
@@ -20,6 +21,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from ovseg.bench.oracle_levels import ORACLE_NAMES
 from ovseg.evaluation.report import write_json_atomic
 
 CHANCE_NAMES = {"all_background": "chance: all background", "uniform": "chance: uniform labels"}
@@ -84,6 +86,11 @@ def summary_rows(report: dict) -> list[list[str]]:
     for key, label in CHANCE_NAMES.items():
         if chance:
             cells = [_fmt(chance[d][key]) if d in chance else "—" for d in report["datasets"]]
+            rows.append([label, *cells] + ["—"] * (len(header(report)) - 1 - len(cells)))
+    oracle = report.get("oracle") or {}
+    for key, label in ORACLE_NAMES.items():
+        if any(key in levels for levels in oracle.values()):
+            cells = [_fmt(oracle.get(d, {}).get(key)) for d in report["datasets"]]
             rows.append([label, *cells] + ["—"] * (len(header(report)) - 1 - len(cells)))
     return rows
 

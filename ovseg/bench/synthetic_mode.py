@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ovseg.bench.budget import budget_statement, method_budget
 from ovseg.bench.inputs import BenchInputError
+from ovseg.bench.oracle_levels import synthetic_oracles
 from ovseg.bench.pictures import draw_pictures
 from ovseg.bench.results import display_name, method_entry
 from ovseg.bench.runs import run_module
@@ -78,6 +79,14 @@ def run_synthetic(plan: SyntheticPlan, folder: Path) -> dict:
     entries = {display_name(m): method_entry(r) for m, r in results.items()}
     dataset = next(iter(next(iter(entries.values()))["results"]))
     budgets = {name: method_budget(entry) for name, entry in entries.items()}
+    first = next(iter(results.values()))
+    evaluated = next(iter(entries.values()))["results"][dataset]["num_images"]
+    oracles = synthetic_oracles(
+        evaluated,
+        first["train"]["data"]["image_size"],
+        first["train"]["data"]["seed"],
+        plan.recipes.get("sseg"),
+    )
     pictures = draw_pictures(
         folder,
         [dataset],
@@ -91,7 +100,8 @@ def run_synthetic(plan: SyntheticPlan, folder: Path) -> dict:
         "datasets": [dataset],
         "seed": plan.seed,
         "budget": {"per_method": budgets, "statement": budget_statement(budgets, trained=True)},
-        "chance": {dataset: next(iter(results.values()))["chance"]},
+        "chance": {dataset: first["chance"]},
+        "oracle": {dataset: oracles},
         "methods": entries,
         "pictures": pictures,
         "note": "Every method: the same synthetic pairs (seed), steps and evaluation; budgets below.",

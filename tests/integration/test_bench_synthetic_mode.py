@@ -18,6 +18,8 @@ def test_synthetic_mode_trains_both_methods_and_writes_the_whole_report(tmp_path
     report = json.loads((tmp_path / "s" / "report.json").read_text())
     assert report["mode"] == "synthetic" and report["datasets"] == ["synthetic"]
     assert set(report["chance"]["synthetic"]) == {"all_background", "uniform"}
+    assert set(report["oracle"]["synthetic"]) == {"pixel", "felzenszwalb"}  # upper bounds, same 6 images
+    assert "oracle: S-Seg's pixel K-Means pseudo-masks" in (tmp_path / "s" / "report.md").read_text()
     for entry in report["methods"].values():
         assert entry["train"]["steps"] == 2 and entry["train"]["images"] == 8
         assert entry["results"]["synthetic"]["num_images"] == 6

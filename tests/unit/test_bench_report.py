@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from rich.console import Console
 
 from ovseg.bench.budget import budget_statement, method_budget
+from ovseg.bench.oracle_levels import pixel_settings, synthetic_oracles
 from ovseg.bench.report import markdown, print_report, write_report
 from ovseg.bench.results import method_entry
 
@@ -100,3 +102,24 @@ def test_real_report_has_a_column_per_dataset_and_the_average():
     assert "| method | voc mIoU | coco mIoU | average mIoU | mean aAcc |" in text
     assert "| A | 40.00 | 20.00 | 30.00 | 80.00 | 1.00M | — | — | 2.0 | 700 |" in text
     assert "no training in real mode" in text
+
+
+def test_pseudo_mask_oracles_are_rows_beside_the_chance_levels(tmp_path):
+    entries = {"A": method_entry(trained_result(32, 55.0))}
+    report = report_of(entries, ["synthetic"], {"synthetic": {"all_background": 9.1, "uniform": 2.9}})
+    report["oracle"] = {"synthetic": {"pixel": 48.7, "felzenszwalb": 87.02}}
+    _, md_path = write_report(report, tmp_path)
+    text = md_path.read_text()
+    assert "| oracle: S-Seg's pixel K-Means pseudo-masks | 48.70 |" in text
+    assert "| oracle: Felzenszwalb superpixels | 87.02 |" in text
+    del report["oracle"]
+    assert "oracle" not in write_report(report, tmp_path / "none")[1].read_text()
+
+
+def test_synthetic_oracles_use_the_sseg_recipes_pseudo_mask_settings():
+    recipe = Path(__file__).resolve().parents[2] / "experiments" / "sseg" / "tiny_cpu.yaml"
+    settings = pixel_settings(recipe)
+    assert (settings.k, settings.grid, settings.kmeans_iters) == (4, 16, 10)
+    levels = synthetic_oracles(4, 64, 0, recipe)
+    assert set(levels) == {"pixel", "felzenszwalb"} and all(0.0 < v <= 100.0 for v in levels.values())
+    assert set(synthetic_oracles(2, 64, 0, None)) == {"felzenszwalb"}
