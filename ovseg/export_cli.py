@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from ovseg.errors import OvsegUserError
+from ovseg.subcommand import run_subcommand
 
 PROG = "ovseg export"
 
@@ -131,14 +131,4 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str]) -> int:
     """Run ``ovseg export`` on ``argv`` (the words after 'export'); returns the exit status."""
-    try:
-        args = build_parser().parse_args(list(argv))
-    except SystemExit as exit_info:  # --help, or a usage error argparse already printed
-        code = exit_info.code
-        return 0 if code is None else code if isinstance(code, int) else 2
-    try:
-        run(args)
-    except OvsegUserError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_subcommand(PROG, build_parser(), argv, run)

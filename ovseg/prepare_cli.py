@@ -17,6 +17,7 @@ from types import ModuleType
 from ovseg.data.catalog import default_data_root
 from ovseg.data.prepare import convert
 from ovseg.errors import OvsegUserError
+from ovseg.subcommand import parse_or_status, positive_int, user_error_status
 
 PROG = "ovseg prepare"
 SUPERPIXELS_MODULE = "ovseg.data.superpixels"
@@ -66,13 +67,6 @@ Every converter is resumable: complete outputs are skipped, so run it again afte
 """
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -83,7 +77,7 @@ def _common_options() -> argparse.ArgumentParser:
         help="the evaluation loaders' data root (default: $OVSEG_DATA_ROOT, else 'data': %(default)s)",
     )
     common.add_argument(
-        "--workers", type=_positive, default=1, metavar="N", help="processes to convert with (default 1)"
+        "--workers", type=positive_int, default=1, metavar="N", help="processes to convert with (default 1)"
     )
     common.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     return common
@@ -242,15 +236,12 @@ def main(argv: Sequence[str]) -> int:
     try:
         module = _load_superpixels() if argv[:1] == ["superpixels"] else None
         pseudo_masks = _load_pseudo_masks() if argv[:1] == ["pseudo-masks"] else None
-        try:
-            args = build_parser(module, pseudo_masks).parse_args(argv)
-        except SystemExit as exit_info:  # --help, or a usage error argparse already printed
-            code = exit_info.code
-            return 0 if code is None else code if isinstance(code, int) else 2
+        args = parse_or_status(build_parser(module, pseudo_masks), argv)
+        if isinstance(args, int):
+            return args
         args.handler(args)
     except OvsegUserError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+        return user_error_status(PROG, error)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; run the same command again to resume.", file=sys.stderr)
         return 130

@@ -9,13 +9,13 @@ them as JSON (atomically) with the source's settings.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from ovseg.data.catalog import DATASETS, default_data_root
 from ovseg.errors import OvsegUserError
 from ovseg.oracle.sources import MASK_SOURCES, MaskSettings
+from ovseg.subcommand import positive_int, run_subcommand
 
 PROG = "ovseg oracle"
 
@@ -36,13 +36,6 @@ mask sources:
 """
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -58,12 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROOT",
         help=f"folder holding the benchmark (default: $OVSEG_DATA_ROOT, else '{default_data_root()}')",
     )
-    parser.add_argument("--limit", type=_positive, metavar="N", help="score only the first N images")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="score only the first N images")
     parser.add_argument("--ckpt", metavar="FILE", help="the SegCLIP checkpoint of --masks segclip")
-    parser.add_argument("--k", type=_positive, default=8, help="K-Means clusters (dino, pixel; default 8)")
-    parser.add_argument("--grid", type=_positive, default=16, help="the pixel source's grid side (16)")
+    parser.add_argument("--k", type=positive_int, default=8, help="K-Means clusters (dino, pixel; default 8)")
+    parser.add_argument("--grid", type=positive_int, default=16, help="the pixel source's grid side (16)")
     parser.add_argument(
-        "--short-side", type=_positive, metavar="N", help="resize for the source (dino, felzenszwalb: 224)"
+        "--short-side", type=positive_int, metavar="N", help="resize for the source (dino, felzenszwalb: 224)"
     )
     parser.add_argument("--dino-weights", metavar="FILE", help="local DINO ViT-S/8 weights (dino)")
     parser.add_argument("--out", type=Path, metavar="FILE", help="write the result JSON here")
@@ -132,14 +125,4 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: Sequence[str]) -> int:
     """Run ``ovseg oracle`` on ``argv`` (the words after 'oracle'); returns the exit status."""
-    try:
-        args = build_parser().parse_args(list(argv))
-    except SystemExit as exit_info:  # --help, or a usage error argparse already printed
-        code = exit_info.code
-        return 0 if code is None else code if isinstance(code, int) else 2
-    try:
-        run(args)
-    except OvsegUserError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_subcommand(PROG, build_parser(), argv, run)

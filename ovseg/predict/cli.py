@@ -14,7 +14,6 @@ protocol's templates, resolution and window, and its VOC background threshold, e
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from ovseg.data.classnames import BACKGROUND
 from ovseg.data.templates import TEMPLATE_SETS
 from ovseg.errors import OvsegUserError
 from ovseg.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOLS
+from ovseg.subcommand import positive_int, run_subcommand
 
 PROG = "ovseg predict"
 ROUTING_FLAGS = ("--labels", "--images")
@@ -36,13 +36,6 @@ outputs per image (0 is background, i the i-th label; with --no-background 0 nev
 This command runs when the arguments hold --labels or --images; without them, 'ovseg predict' is
 the LightningCLI subcommand that predicts a benchmark's images (ovseg predict --model sseg --data voc).
 """
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,10 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-background", action="store_true", help="every pixel gets its best label (no threshold)"
     )
-    parser.add_argument("--short-side", type=_positive, metavar="N", help="default: the protocol's")
+    parser.add_argument("--short-side", type=positive_int, metavar="N", help="default: the protocol's")
     parser.add_argument("--mode", choices=("whole", "slide"), help="window mode (default: the protocol's)")
-    parser.add_argument("--crop", type=_positive, metavar="N", help="slide window side (default: protocol's)")
-    parser.add_argument("--stride", type=_positive, metavar="N", help="slide stride (default: protocol's)")
+    parser.add_argument(
+        "--crop", type=positive_int, metavar="N", help="slide window side (default: protocol's)"
+    )
+    parser.add_argument("--stride", type=positive_int, metavar="N", help="slide stride (default: protocol's)")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1, ...")
     return parser
 
@@ -174,15 +169,9 @@ def wants_this_command(argv: Sequence[str]) -> bool:
 
 def main(argv: Sequence[str]) -> int:
     """Run ``ovseg predict`` on ``argv`` (the words after 'predict'); returns the exit status."""
-    try:
-        args = build_parser().parse_args(list(argv))
-    except SystemExit as exit_info:  # --help, or a usage error argparse already printed
-        code = exit_info.code
-        return 0 if code is None else code if isinstance(code, int) else 2
-    try:
-        count = run(args)
-    except OvsegUserError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+    return run_subcommand(PROG, build_parser(), argv, _run_and_report)
+
+
+def _run_and_report(args: argparse.Namespace) -> None:
+    count = run(args)
     print(f"{count} image{'s' if count != 1 else ''} written to {args.out}")
-    return 0

@@ -9,14 +9,13 @@ trains S-Seg+'s supervised segmenter on them.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from ovseg.data.catalog import DATASETS, default_data_root
 from ovseg.data.unlabeled import SYNTHETIC_IMAGES
-from ovseg.errors import OvsegUserError
 from ovseg.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOLS
+from ovseg.subcommand import positive_int, run_subcommand
 
 PROG = "ovseg pseudo-label"
 
@@ -29,13 +28,6 @@ outputs (see ovseg.pseudo_label.files):
 Rerunning the same command skips images whose PNG exists: an interrupted run resumes and ends with
 the same files as an uninterrupted one. The ground truth of --split is never read.
 """
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROOT",
         help=f"folder holding the benchmark (default: $OVSEG_DATA_ROOT, else '{default_data_root()}')",
     )
-    parser.add_argument("--limit", type=_positive, metavar="N", help="label only the first N images")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="label only the first N images")
     parser.add_argument(
         "--protocol", choices=tuple(PROTOCOLS), default=DEFAULT_PROTOCOL, help="default: %(default)s"
     )
@@ -68,9 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synthetic = parser.add_argument_group("the synthetic benchmark's training scenes (--data synthetic)")
     synthetic.add_argument(
-        "--num-images", type=_positive, default=SYNTHETIC_IMAGES, help="scenes (default: %(default)s)"
+        "--num-images", type=positive_int, default=SYNTHETIC_IMAGES, help="scenes (default: %(default)s)"
     )
-    synthetic.add_argument("--image-size", type=_positive, default=64, help="side (default: %(default)s)")
+    synthetic.add_argument("--image-size", type=positive_int, default=64, help="side (default: %(default)s)")
     synthetic.add_argument("--seed", type=int, default=0, help="stream of the training pairs (default: 0)")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, ...")
     parser.add_argument("--workers", type=int, default=2, metavar="N", help="image-reading processes (2)")
@@ -112,20 +104,14 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: Sequence[str]) -> int:
     """Run ``ovseg pseudo-label`` on ``argv`` (the words after 'pseudo-label'); the exit status."""
-    try:
-        args = build_parser().parse_args(list(argv))
-    except SystemExit as exit_info:  # --help, or a usage error argparse already printed
-        code = exit_info.code
-        return 0 if code is None else code if isinstance(code, int) else 2
-    try:
-        manifest = run(args)
-    except OvsegUserError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+    return run_subcommand(PROG, build_parser(), argv, _run_and_report)
+
+
+def _run_and_report(args: argparse.Namespace) -> None:
+    manifest = run(args)
     state = "all" if manifest["complete"] else f"{manifest['count']} of {manifest['num_images']}"
     print(
         f"{manifest['written']} written, {manifest['skipped']} skipped (already there): {state} images "
         f"of {manifest['dataset']} {manifest['split']} labelled in {args.out} "
         f"(manifest {args.out / 'pseudo_labels.json'})"
     )
-    return 0
