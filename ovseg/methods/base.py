@@ -8,6 +8,7 @@ subclasses it and implements ``encode_text`` and ``segment`` (and ``training_ste
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from pathlib import Path
 
@@ -323,3 +324,9 @@ class OpenVocabSegmenter(L.LightningModule):
         images = batch["image"]  # (B, 3, H0, W0)
         labels = self.predict_labels(self.normalize(images), tuple(images.shape[-2:]))  # (B, H0, W0)
         return {"name": batch.get("name"), "labels": labels.cpu()}
+
+
+# The run's evaluation settings (protocol, dataset, templates, ...): the base class's constructor
+# arguments. Methods keep them out of saved hyper-parameters, so a checkpoint never overrides the
+# command line's evaluation settings.
+EVALUATION_SETTINGS = tuple(inspect.signature(OpenVocabSegmenter.__init__).parameters)[1:]

@@ -6,14 +6,13 @@ switches its loss off. Evaluation: ``segment`` is S = M·Ŝ (paper §2.5, infere
 
 from __future__ import annotations
 
-import inspect
 from typing import Literal
 
 import torch
 
 from ovseg.data.transforms import ClipTokenizer
 from ovseg.errors import OvsegUserError
-from ovseg.methods.base import CLIP_MEAN, CLIP_STD, OpenVocabSegmenter
+from ovseg.methods.base import CLIP_MEAN, CLIP_STD, EVALUATION_SETTINGS, OpenVocabSegmenter
 from ovseg.methods.segclip.checkpoint import load_clip_weights, load_segclip_weights
 from ovseg.methods.segclip.inference import classify, segment_scores
 from ovseg.methods.segclip.losses import patch_labels, patchify, reconstruction_loss, superpixel_kl_loss
@@ -22,8 +21,6 @@ from ovseg.methods.segclip.optim import build_optimizer, freeze_clip_embeddings,
 from ovseg.nn.clip import load_clip_state_dict, pretrained_quick_gelu, read_state_dict
 from ovseg.nn.contrastive import contrastive_loss
 from ovseg.types import PairBatch
-
-EVALUATION_ARGS = tuple(inspect.signature(OpenVocabSegmenter.__init__).parameters)[1:]  # protocol, ...
 
 
 class SegCLIP(OpenVocabSegmenter):
@@ -117,7 +114,7 @@ class SegCLIP(OpenVocabSegmenter):
         # Evaluation settings belong to the run, not the checkpoint (LightningCLI would restore them
         # over the command line's); the trained weights are in the checkpoint, so rebuilding the
         # model from its hyperparameters loads no CLIP or released file.
-        self.save_hyperparameters(ignore=list(EVALUATION_ARGS))
+        self.save_hyperparameters(ignore=list(EVALUATION_SETTINGS))
         self.hparams.update(clip_pretrained=None, weights=None)
         if not 0.0 <= mask_ratio < 1.0:
             raise OvsegUserError(f"mask_ratio must be in [0, 1), got {mask_ratio}.")

@@ -19,23 +19,12 @@ import torch.nn.functional as F
 
 from ovseg.data.catalog import DatasetSpec
 from ovseg.errors import OvsegUserError
-from ovseg.methods.base import IMAGENET_MEAN, IMAGENET_STD, OpenVocabSegmenter
+from ovseg.methods.base import EVALUATION_SETTINGS, IMAGENET_MEAN, IMAGENET_STD, OpenVocabSegmenter
 from ovseg.methods.selftrain.backbone import MAE_VIT_B
 from ovseg.methods.selftrain.model import UperNetViT
 from ovseg.methods.selftrain.optim import build_optimizer, warmup_poly
 
 IGNORE_INDEX = 255
-EVAL_SETTINGS = (
-    "dataset",
-    "protocol",
-    "templates",
-    "bg_threshold",
-    "short_side",
-    "mode",
-    "crop",
-    "stride",
-    "results_dir",
-)
 
 
 class ClassMismatchError(OvsegUserError):
@@ -99,7 +88,7 @@ class SelfTrain(OpenVocabSegmenter):
                 "classes by text similarity, which a closed-vocabulary segmenter has no text for; "
                 "evaluate selftrain with --protocol groupvit or tcl."
             )
-        self.save_hyperparameters(ignore=["weights", *EVAL_SETTINGS])
+        self.save_hyperparameters(ignore=["weights", *EVALUATION_SETTINGS])
         classes, background = _target_classes(classes, background, self.dataset)
         # The checkpoint holds the trained backbone: rebuilding from it must not fetch MAE again.
         self.hparams.update(

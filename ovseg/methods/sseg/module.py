@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ovseg.errors import OvsegUserError
-from ovseg.methods.base import IMAGENET_MEAN, IMAGENET_STD, OpenVocabSegmenter
+from ovseg.methods.base import EVALUATION_SETTINGS, IMAGENET_MEAN, IMAGENET_STD, OpenVocabSegmenter
 from ovseg.methods.sseg.cache import CachedPseudoMasks
 from ovseg.methods.sseg.criterion import MaskCriterion
 from ovseg.methods.sseg.kmeans import resolve_backend
@@ -32,17 +32,6 @@ from ovseg.nn.text import build_text_encoder
 from ovseg.types import PairBatch
 
 SCORE_NORMS = ("none", "masks")
-EVAL_SETTINGS = (
-    "dataset",
-    "protocol",
-    "templates",
-    "bg_threshold",
-    "short_side",
-    "mode",
-    "crop",
-    "stride",
-    "results_dir",
-)
 
 
 class SSeg(OpenVocabSegmenter):
@@ -130,7 +119,7 @@ class SSeg(OpenVocabSegmenter):
         super().__init__(**kwargs)
         # Evaluation settings are not model hyperparameters: kept out of checkpoints, so that
         # `ovseg test --ckpt_path FILE --protocol ... --model.bg_threshold ...` is not overridden by them.
-        self.save_hyperparameters(ignore=["weights", "score_norm", *EVAL_SETTINGS])
+        self.save_hyperparameters(ignore=["weights", "score_norm", *EVALUATION_SETTINGS])
         _check_choice("pseudo_masks", pseudo_masks, PSEUDO_MASK_SOURCES)
         _check_choice("dino_feature", dino_feature, DINO_FEATURES)
         _check_choice("score_norm", score_norm, SCORE_NORMS)
