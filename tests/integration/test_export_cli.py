@@ -13,22 +13,12 @@ import torch
 from ovseg import export_cli
 from ovseg.cli import main
 from ovseg.exported import read_safetensors_metadata
+from tests.support.tiny_runs import fit_one_step
 from tests.unit.test_safe_load import MakesFolderWhenUnpickled
 
 REPO = Path(__file__).resolve().parents[2]
 CLASS_PATHS = {"segclip": "ovseg.methods.segclip.SegCLIP", "sseg": "ovseg.methods.sseg.SSeg"}
 EVAL = ["--data.val_limit", "3", "--data.num_workers", "0", "--trainer.logger", "false"]
-
-
-def _fit_one_step(method: str, runs: Path) -> Path:
-    recipe = str(REPO / "experiments" / method / "tiny_cpu.yaml")
-    main(
-        ["fit", "--model", method, "-c", recipe, "--trainer.max_steps", "1",
-         "--trainer.limit_val_batches", "0", "--data.batch_size", "2", "--data.num_workers", "0",
-         "--trainer.default_root_dir", str(runs)]
-    )  # fmt: skip
-    (run,) = (runs / "lightning_logs").iterdir()
-    return run
 
 
 def _test(method: str, checkpoint: Path, results: Path) -> dict:
@@ -41,7 +31,7 @@ def _test(method: str, checkpoint: Path, results: Path) -> dict:
 
 @pytest.mark.parametrize("method", list(CLASS_PATHS))
 def test_an_exported_run_evaluates_like_its_checkpoint(tmp_path, method, capsys):
-    run = _fit_one_step(method, tmp_path / "runs")
+    run = fit_one_step(method, tmp_path / "runs")
     (checkpoint,) = run.rglob("*.ckpt")
     out = tmp_path / "model.safetensors"
     assert export_cli.main(["--ckpt", str(run), "--out", str(out)]) == 0  # a run folder is accepted

@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from ovseg.cli import alias_help, main
 from ovseg.data.catalog import get_dataset_spec
 from ovseg.oracle import oracle_miou
-from tests.integration.test_export_cli import _fit_one_step
+from tests.support.tiny_runs import fit_one_step
 
 
 def run(args: list[str], capsys) -> tuple[int, str, str]:
@@ -62,7 +62,7 @@ def test_dino_masks_with_random_weights(tmp_path, capsys):
 
 
 def test_segclip_groups_as_masks(tmp_path, capsys):
-    run_dir = _fit_one_step("segclip", tmp_path / "runs")
+    run_dir = fit_one_step("segclip", tmp_path / "runs")
     (checkpoint,) = run_dir.rglob("*.ckpt")
     out = tmp_path / "segclip.json"
     code, _, _ = run(["--masks", "segclip", "--ckpt", str(checkpoint), "--data", "synthetic", "--limit", "3",

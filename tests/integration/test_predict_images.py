@@ -16,7 +16,7 @@ from ovseg.data.palette import voc_palette
 from ovseg.data.synthetic.scene import render_scene
 from ovseg.predict.cli import wants_this_command
 from ovseg.predict.render import OVERLAY_ALPHA
-from tests.integration.test_export_cli import _fit_one_step
+from tests.support.tiny_runs import fit_one_step
 
 LABELS = ["cat", "a cup of coffee", "an astronaut"]
 
@@ -27,7 +27,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("runs")
     found = {}
     for method in ("segclip", "sseg"):
-        (found[method],) = _fit_one_step(method, root / method).rglob("*.ckpt")
+        (found[method],) = fit_one_step(method, root / method).rglob("*.ckpt")
     return found
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 from ovseg.cli import main
 from ovseg.pseudo_label import MANIFEST, SETTINGS, pseudo_label_folder
 from tests.support.datasets import write_voc
+from tests.support.tiny_runs import fit_one_step
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = ["--workers", "0", "--no-progress", "--device", "cpu"]
@@ -29,19 +30,7 @@ def one_compute_thread():
 @pytest.fixture(scope="module")
 def sseg_checkpoint(tmp_path_factory) -> Path:
     """A tiny S-Seg trained for one step (its predictions are arbitrary but deterministic)."""
-    runs = tmp_path_factory.mktemp("sseg") / "runs"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        main(
-            ["fit", "--model", "sseg", "-c", str(REPO / "experiments" / "sseg" / "tiny_cpu.yaml"),
-             "--trainer.max_steps", "1", "--trainer.limit_val_batches", "0", "--data.batch_size", "2",
-             "--data.num_workers", "0", "--trainer.default_root_dir", str(runs),
-             "--trainer.enable_progress_bar", "false"]
-        )  # fmt: skip
-    finally:
-        torch.set_num_threads(threads)
-    (checkpoint,) = runs.rglob("*.ckpt")
+    (checkpoint,) = fit_one_step("sseg", tmp_path_factory.mktemp("sseg") / "runs").rglob("*.ckpt")
     return checkpoint
 
 

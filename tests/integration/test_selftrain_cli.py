@@ -15,6 +15,7 @@ from ovseg.data.pseudo_label_data import PseudoLabelDataModule
 from ovseg.errors import OvsegUserError
 from ovseg.pseudo_label import pseudo_label_folder
 from tests.support.datasets import write_voc
+from tests.support.tiny_runs import fit_one_step
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "experiments" / "selftrain" / "tiny_cpu.yaml"
@@ -32,18 +33,7 @@ def one_compute_thread():
 @pytest.fixture(scope="module")
 def sseg_checkpoint(tmp_path_factory) -> Path:
     """A tiny S-Seg trained for one step."""
-    runs = tmp_path_factory.mktemp("sseg")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        main(
-            ["fit", "--model", "sseg", "-c", str(REPO / "experiments" / "sseg" / "tiny_cpu.yaml"),
-             "--trainer.max_steps", "1", "--trainer.limit_val_batches", "0", "--data.batch_size", "2",
-             "--trainer.default_root_dir", str(runs), *QUIET]
-        )  # fmt: skip
-    finally:
-        torch.set_num_threads(threads)
-    (checkpoint,) = runs.rglob("*.ckpt")
+    (checkpoint,) = fit_one_step("sseg", tmp_path_factory.mktemp("sseg")).rglob("*.ckpt")
     return checkpoint
 
 
