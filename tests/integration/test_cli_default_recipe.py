@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from ovseg import default_recipe
@@ -17,13 +16,7 @@ FAST = ["--trainer.limit_val_batches", "0", "--data.num_workers", "0", "--data.b
 ONE_EPOCH = ["--data.synthetic_length", "8"]  # 2 batches of 4
 
 
-@pytest.fixture(autouse=True)
-def one_compute_thread():
-    """Two OpenMP threads on a shared 2-core machine can stall for whole time slices per op."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_compute_thread")
 
 
 def recipe_of(argv: list[str]) -> str | None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from ovseg.cli import main
@@ -19,12 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 FAST = ["--workers", "0", "--no-progress", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True)
-def one_compute_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_compute_thread")
 
 
 @pytest.fixture(scope="module")

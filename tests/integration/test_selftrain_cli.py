@@ -22,12 +22,7 @@ RECIPE = REPO / "experiments" / "selftrain" / "tiny_cpu.yaml"
 QUIET = ["--data.num_workers", "0", "--trainer.enable_progress_bar", "false"]
 
 
-@pytest.fixture(autouse=True)
-def one_compute_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_compute_thread")
 
 
 @pytest.fixture(scope="module")

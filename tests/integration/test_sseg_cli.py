@@ -18,13 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = str(REPO / "experiments" / "sseg" / "tiny_cpu.yaml")
 
 
-@pytest.fixture(autouse=True)
-def one_compute_thread():
-    """Two OpenMP threads on a shared 2-core machine can stall for whole time slices per op."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_compute_thread")
 
 
 def logged(run: Path, tag: str) -> list[float]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from ovseg.cli import main
+from tests.support.threads import single_compute_thread
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -15,15 +14,11 @@ def fit_one_step(method: str, runs: Path) -> Path:
     """Train ``experiments/<method>/tiny_cpu.yaml`` for one step (batch 2, one compute thread) into
     ``runs``; returns the run's folder (``runs/lightning_logs/version_0``, holding its .ckpt)."""
     recipe = str(REPO / "experiments" / method / "tiny_cpu.yaml")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_compute_thread():
         main(
             ["fit", "--model", method, "-c", recipe, "--trainer.max_steps", "1",
              "--trainer.limit_val_batches", "0", "--data.batch_size", "2", "--data.num_workers", "0",
              "--trainer.default_root_dir", str(runs), "--trainer.enable_progress_bar", "false"]
         )  # fmt: skip
-    finally:
-        torch.set_num_threads(threads)
     (run,) = (runs / "lightning_logs").iterdir()
     return run

@@ -29,12 +29,7 @@ TINY = dict(
 SYNTHETIC = get_dataset_spec("synthetic")  # background + 8 classes
 
 
-@pytest.fixture(autouse=True)
-def one_compute_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_compute_thread")
 
 
 class FixedLogits(nn.Module):
