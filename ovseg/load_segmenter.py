@@ -1,4 +1,5 @@
-"""A trained segmenter from a file, outside LightningCLI: for ``ovseg predict`` and ``ovseg oracle``.
+"""A trained segmenter from a file, outside LightningCLI: for ``ovseg predict``, ``ovseg pseudo-label``
+and ``ovseg oracle``.
 
 Three kinds of file give a model back:
 
@@ -8,6 +9,11 @@ Three kinds of file give a model back:
 - an ``ovseg export`` ``.safetensors`` file: the same, from the export's JSON metadata;
 - any other weights file (the released ``segclip.bin``, a bare state dict): the method must be named
   (``method="segclip"``) and its constructor loads the file into the default (paper-sized) model.
+  A selftrain model is never read from bare weights: only its .ckpt or export stores its classes.
+
+segclip and sseg are open-vocabulary: they segment any class names (``dataset``). selftrain is
+closed-vocabulary: it predicts the classes it was trained for (``model_classes``), so a command loads
+it without a dataset, checks the classes it wants against the model's, then calls ``use_dataset``.
 
 Every file is read by ``ovseg.safe_load`` (safetensors or ``torch.load(weights_only=True)``), and
 only the classes of ovseg's short-name table are built, never a class a file names.
@@ -21,11 +27,18 @@ from pathlib import Path
 
 import torch
 
+from ovseg.data.catalog import DatasetSpec
 from ovseg.errors import OvsegUserError
 from ovseg.methods.base import OpenVocabSegmenter
 
 # method short name → class path (the ``--model`` names of ``ovseg.cli``).
-METHOD_CLASSES = {"segclip": "ovseg.methods.segclip.SegCLIP", "sseg": "ovseg.methods.sseg.SSeg"}
+METHOD_CLASSES = {
+    "segclip": "ovseg.methods.segclip.SegCLIP",
+    "sseg": "ovseg.methods.sseg.SSeg",
+    "selftrain": "ovseg.methods.selftrain.SelfTrain",
+}
+# the methods whose constructor reads a bare weights file (a released segclip.bin, a state dict).
+FROM_BARE_WEIGHTS = ("segclip", "sseg")
 
 
 def resolve_device(name: str) -> str:
@@ -50,7 +63,10 @@ def _method_of(class_path: str | None, method: str | None, path: Path) -> str:
             f"'{path}' holds a {class_path}; this command builds {', '.join(METHOD_CLASSES)} models only."
         )
     if stored and method and stored != method:
-        raise OvsegUserError(f"'{path}' is a {stored} checkpoint, not {method}: drop --model or fix it.")
+        raise OvsegUserError(
+            f"'{path}' is a {stored} checkpoint, but this needs a {method} one: pass a {method} "
+            "checkpoint (or, where the command has --model, name the checkpoint's own method)."
+        )
     chosen = stored or method
     if chosen is None:
         raise OvsegUserError(
@@ -58,6 +74,20 @@ def _method_of(class_path: str | None, method: str | None, path: Path) -> str:
             f"--model {'|'.join(METHOD_CLASSES)} (a released segclip.bin needs --model segclip)."
         )
     return chosen
+
+
+def _from_bare_weights(path: Path, method: str | None, evaluation: dict) -> OpenVocabSegmenter:
+    """The named method's default model with the weights file ``path`` loaded by its constructor."""
+    chosen = _method_of(None, method, path)
+    if chosen not in FROM_BARE_WEIGHTS:
+        raise OvsegUserError(
+            f"'{path}' is neither an ovseg .ckpt nor an 'ovseg export' .safetensors file: a {chosen} model "
+            "is loaded from one of those, which store the classes and sizes it was trained with. Pass its "
+            "Lightning .ckpt, or export it with: ovseg export --ckpt RUN.ckpt --out MODEL.safetensors"
+        )
+    cls = _method_class(METHOD_CLASSES[chosen])
+    extra = {"clip_pretrained": None} if cls.__name__ == "SegCLIP" else {}
+    return cls(weights=str(path), **extra, **evaluation)
 
 
 def _architecture(hparams: dict) -> dict:
@@ -100,11 +130,12 @@ def load_segmenter(
 
     Args:
         path: a Lightning ``.ckpt``, an ``ovseg export`` ``.safetensors`` file or a weights file.
-        method: ``segclip`` or ``sseg``; needed for a weights file without hyper-parameters, checked
-            against the file's class otherwise.
+        method: ``segclip``, ``sseg`` or ``selftrain``; needed for a weights file without
+            hyper-parameters (segclip or sseg only), checked against the file's class otherwise.
         device: where the model runs.
         **evaluation: ``OpenVocabSegmenter`` arguments (protocol, dataset, templates, bg_threshold,
-            short_side, mode, crop, stride).
+            short_side, mode, crop, stride). A selftrain model given a ``dataset`` refuses one with
+            other classes than its own; leave ``dataset`` out and call ``use_dataset`` after checking.
 
     Raises:
         OvsegUserError: no such file, an unreadable or unsafe file, weights of another architecture.
@@ -118,9 +149,7 @@ def load_segmenter(
         raise OvsegUserError(f"unknown --model '{method}'. Valid names: {', '.join(METHOD_CLASSES)}.")
     saved = _read_saved(path)
     if saved is None:  # foreign weights: the method's constructor reads them into its default model
-        cls = _method_class(METHOD_CLASSES[_method_of(None, method, path)])
-        extra = {"clip_pretrained": None} if cls.__name__ == "SegCLIP" else {}
-        module = cls(weights=str(path), **extra, **evaluation)
+        module = _from_bare_weights(path, method, evaluation)
     else:
         class_path, hparams, state = saved
         cls = _method_class(METHOD_CLASSES[_method_of(class_path, method, path)])
@@ -138,3 +167,24 @@ def load_segmenter(
                 f"'{path}' does not fit the {cls.__name__} its hyper-parameters describe: {' '.join(first)}"
             ) from None
     return module.to(device).eval()
+
+
+def model_classes(model: OpenVocabSegmenter) -> tuple[str, ...] | None:
+    """The class names a closed-vocabulary segmenter (selftrain) predicts, in its output order; None for
+    an open-vocabulary one (segclip, sseg), which segments any names it is given."""
+    classes = getattr(model, "trained_classes", None)
+    return None if classes is None else tuple(classes)
+
+
+def describe_classes(names: tuple[str, ...], background: bool, shown: int = 30) -> str:
+    """``"3 classes + background (ball, box, star)"``, the names cut after ``shown`` of them."""
+    listed = ", ".join(names[:shown]) + (f", ... ({len(names) - shown} more)" if len(names) > shown else "")
+    return f"{len(names)} classes{' + background' if background else ''} ({listed})"
+
+
+def use_dataset(model: OpenVocabSegmenter, spec: DatasetSpec) -> OpenVocabSegmenter:
+    """``model`` set to predict the classes of ``spec``, checked as ``ovseg test`` checks them (names
+    alike under the protocol; a selftrain model's own classes), its metric on the model's device."""
+    model.dataset = spec
+    model.setup("predict")
+    return model.to(model.device)

@@ -3,7 +3,8 @@
 ``ovseg pseudo-label --model sseg --ckpt sseg.ckpt --data voc --split train --out pl/voc`` writes
 ``pl/voc/<image id>.png`` per image and ``pl/voc/pseudo_labels.json`` last; then
 ``ovseg fit --model selftrain -c experiments/selftrain/voc_mae.yaml --data.pseudo_labels pl/voc``
-trains S-Seg+'s supervised segmenter on them.
+trains S-Seg+'s supervised segmenter on them. A selftrain checkpoint labels its own benchmark again
+(iterative self-training): ``ovseg pseudo-label --ckpt selftrain.ckpt --data voc --out pl/voc-2``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ outputs (see ovseg.pseudo_label.files):
                                   written last
 Rerunning the same command skips images whose PNG exists: an interrupted run resumes and ends with
 the same files as an uninterrupted one. The ground truth of --split is never read.
+--ckpt: a segclip or sseg model (open-vocabulary: any --data), or a selftrain model, which labels
+only a --data of the classes (and background) it was trained for: the next self-training round.
 """
 
 
@@ -41,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--ckpt", required=True, metavar="FILE", help="a .ckpt, 'ovseg export' file or weights"
     )
     parser.add_argument(
-        "--model", choices=("segclip", "sseg"), help="the method (needed for released weights)"
+        "--model",
+        choices=("segclip", "sseg", "selftrain"),
+        help="the method, checked against --ckpt (needed for released weights); a selftrain model "
+        "labels only a benchmark of the classes it was trained for",
     )
     parser.add_argument("--data", required=True, choices=tuple(DATASETS), help="the target benchmark")
     parser.add_argument("--split", default="train", help="the split whose images are labelled (train)")

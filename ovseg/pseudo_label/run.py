@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from ovseg.data.catalog import default_data_root, get_dataset_spec
+from ovseg.data.catalog import DATASETS, DatasetSpec, default_data_root, get_dataset_spec
 from ovseg.data.unlabeled import SYNTHETIC_IMAGES, list_unlabeled
 from ovseg.errors import OvsegUserError
 from ovseg.evaluation.protocols import DEFAULT_PROTOCOL
@@ -76,11 +76,14 @@ def pseudo_label_folder(
 
     Args:
         checkpoint: an ovseg Lightning ``.ckpt``, an ``ovseg export`` file, or released weights
-            (then ``method`` names the method); anything ``ovseg.load_segmenter`` builds.
+            (then ``method`` names the method); anything ``ovseg.load_segmenter`` builds. A selftrain
+            model (closed-vocabulary) labels only a benchmark of the classes it was trained for: the
+            next round of self-training on its own benchmark.
         data_name: the target benchmark (voc, context, coco, ..., synthetic).
         out: the pseudo-label folder (created; a folder of the same settings is resumed).
         limit: label only the first ``limit`` images of the split.
-        method: segclip or sseg, checked against the checkpoint (needed for released weights).
+        method: segclip, sseg or selftrain, checked against the checkpoint (needed for released
+            weights).
         split: the split whose images are labelled (its labels are never read).
         data_root: folder holding the benchmark (default: $OVSEG_DATA_ROOT, else "data").
         protocol: the evaluation protocol whose inference and background rule make the labels.
@@ -92,9 +95,10 @@ def pseudo_label_folder(
 
     Raises:
         OvsegUserError: a missing dataset (naming its layout and how to prepare it), a missing or
-            unfitting checkpoint, a folder made with other settings.
+            unfitting checkpoint, a selftrain checkpoint of other classes than the benchmark's, a
+            folder made with other settings.
     """
-    from ovseg.load_segmenter import load_segmenter, resolve_device
+    from ovseg.load_segmenter import load_segmenter, resolve_device, use_dataset
 
     spec = get_dataset_spec(data_name)
     root = default_data_root(None if data_root is None else str(data_root))
@@ -108,10 +112,18 @@ def pseudo_label_folder(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OvsegUserError(f"--out {out} is a file; pass a folder.")
-    evaluation = {"protocol": protocol, "dataset": spec}
+    evaluation = {"protocol": protocol}
     if bg_threshold is not None:
         evaluation["bg_threshold"] = bg_threshold
     model = load_segmenter(checkpoint, method, resolve_device(device), **evaluation)
+    _check_classes(model, spec, checkpoint)
+    if bg_threshold is not None and model.predicts_background():
+        raise OvsegUserError(
+            f"--bg-threshold: a {type(model).__name__} model scores background as a class of its own "
+            "(a pixel's label is the argmax over background and classes), so no threshold is used; "
+            "drop --bg-threshold."
+        )
+    use_dataset(model, spec)
     settings = PseudoLabelSettings(
         checkpoint=str(Path(checkpoint).expanduser().resolve()),
         checkpoint_sha256=sha256_of(Path(checkpoint).expanduser()),
@@ -153,6 +165,30 @@ def pseudo_label_folder(
     }
     write_json_atomic(out / MANIFEST, manifest)
     return {**manifest, "written": len(pending), "skipped": skipped}
+
+
+def _check_classes(model, spec: DatasetSpec, checkpoint: str | os.PathLike) -> None:
+    """A closed-vocabulary model (selftrain) labels only a benchmark of exactly its own classes."""
+    from ovseg.load_segmenter import describe_classes, model_classes
+
+    classes = model_classes(model)
+    if classes is None:
+        return  # open-vocabulary: any benchmark's class names
+    background = model.predicts_background()
+    if classes == spec.class_names and background == spec.has_background:
+        return
+    fits = [
+        name
+        for name, other in DATASETS.items()
+        if (other.class_names, other.has_background) == (classes, background)
+    ]
+    fix = f"Pseudo-label --data {' or '.join(fits)} with it" if fits else "Pseudo-label its own benchmark"
+    raise OvsegUserError(
+        f"--ckpt {checkpoint} is a closed-vocabulary {type(model).__name__} model: it predicts only the "
+        f"{describe_classes(classes, background)} it was trained for, but --data {spec.name} has "
+        f"{describe_classes(spec.class_names, spec.has_background)}. {fix}, or label {spec.name} with an "
+        "open-vocabulary checkpoint (segclip, sseg)."
+    )
 
 
 def _label_values(spec) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""``ovseg predict --labels``: real photographs (scikit-image) and generated images, both methods."""
+"""``ovseg predict --labels``: real photographs (scikit-image) and generated images, every method
+(segclip and sseg with free-text labels, selftrain with its own classes)."""
 
 from __future__ import annotations
 
@@ -8,26 +9,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skimage.data
+import torch
 from PIL import Image
 
 from ovseg import export_cli
 from ovseg.cli import alias_help, main
+from ovseg.data.catalog import get_dataset_spec
 from ovseg.data.palette import voc_palette
 from ovseg.data.synthetic.scene import render_scene
 from ovseg.predict.cli import wants_this_command
+from ovseg.predict.closed_vocabulary import closed_vocabulary_labels
 from ovseg.predict.render import OVERLAY_ALPHA
-from tests.support.tiny_runs import fit_one_step
+from tests.support.tiny_runs import fit_one_step, fit_selftrain_one_step
 
 LABELS = ["cat", "a cup of coffee", "an astronaut"]
 
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
-    """A one-step tiny model of each method (the tiny CPU recipes)."""
+    """A one-step tiny model of each method (the tiny CPU recipes; selftrain on the S-Seg's labels)."""
     root = tmp_path_factory.mktemp("runs")
     found = {}
     for method in ("segclip", "sseg"):
         (found[method],) = fit_one_step(method, root / method).rglob("*.ckpt")
+    (found["selftrain"],) = fit_selftrain_one_step(found["sseg"], root / "selftrain").rglob("*.ckpt")
     return found
 
 
@@ -139,16 +144,68 @@ def test_an_exported_model_predicts_like_its_checkpoint(tmp_path, capsys, checkp
     code, _, err = run(
         ["--ckpt", str(exported), "--model", "segclip", "--out", str(tmp_path / "c"), *common], capsys
     )
-    assert code == 2 and "is a sseg checkpoint, not segclip" in err
+    assert code == 2 and "is a sseg checkpoint, but this needs a segclip one" in err
 
 
 def test_routing_between_this_command_and_lightning_predict(capsys):
     assert wants_this_command(["--labels", "cat", "x.jpg"]) and wants_this_command(["--labels=cat"])
     assert wants_this_command(["--images", "folder"])
+    assert wants_this_command(["--ckpt", "selftrain.ckpt", "--out", "preds", "x.jpg"])  # no --labels
     assert not wants_this_command(["--model", "sseg", "--data", "voc"])
     code, out, _ = run(["--labels", "cat", "--help"], capsys)
     assert code == 0 and "--no-background" in out and "ovseg predict --model sseg --data voc" in out
     assert "--labels" in alias_help()
+
+
+SYNTHETIC_CLASSES = list(get_dataset_spec("synthetic").class_names)  # the selftrain model's classes
+
+
+def test_a_selftrain_model_predicts_some_or_all_of_its_classes(tmp_path, capsys, checkpoints, photos):
+    common = ["--ckpt", str(checkpoints["selftrain"]), "--short-side", "64", str(photos[0])]
+    picked = ["star", "ball"]
+    code, _, err = run([*common, "--labels", "Star, ball", "--out", str(tmp_path / "some")], capsys)
+    assert code == 0, err
+    record = check_outputs(tmp_path / "some", photos[0], picked, background=True)  # the model's spelling
+    assert record["model"] == "SelfTrain" and record["model_classes"] == SYNTHETIC_CLASSES
+    assert record["bg_threshold"] is None and record["templates"] is None
+    code, _, err = run([*common, "--out", str(tmp_path / "all")], capsys)  # no --labels: every class
+    assert code == 0, err
+    check_outputs(tmp_path / "all", photos[0], SYNTHETIC_CLASSES, background=True)
+    # a pixel of a class not picked is background: the picked classes keep exactly their pixels
+    some = np.asarray(Image.open(tmp_path / "some" / f"{photos[0].stem}.png"))
+    every = np.asarray(Image.open(tmp_path / "all" / f"{photos[0].stem}.png"))
+    for value, name in enumerate(picked, start=1):
+        assert np.array_equal(some == value, every == SYNTHETIC_CLASSES.index(name) + 1)
+    code, _, err = run(
+        [*common, "--labels", "ring", "--no-background", "--out", str(tmp_path / "one")], capsys
+    )
+    assert code == 0, err
+    check_outputs(tmp_path / "one", photos[0], ["ring"], background=False)  # every pixel is the ring
+
+
+def test_a_selftrain_model_refuses_labels_it_was_not_trained_for(tmp_path, capsys, checkpoints, photos):
+    out = tmp_path / "out"
+    common = ["--ckpt", str(checkpoints["selftrain"]), "--out", str(out), str(photos[0])]
+    code, _, err = run([*common, "--labels", "ball, cat"], capsys)
+    assert code == 2 and "'cat' is not a class of this SelfTrain model" in err
+    assert f"({', '.join(SYNTHETIC_CLASSES)})" in err and "omit --labels" in err
+    code, _, err = run([*common, "--labels", "ball", "--bg-threshold", "0.5"], capsys)
+    assert code == 2 and "--bg-threshold: a SelfTrain model is closed-vocabulary" in err
+    code, _, err = run(["--ckpt", str(checkpoints["sseg"]), "--out", str(out), str(photos[0])], capsys)
+    assert code == 2 and "--labels is missing: a SSeg model is open-vocabulary" in err
+    assert not out.exists()
+
+
+def test_closed_vocabulary_labels_of_hand_made_scores():
+    scores = torch.tensor([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3], [0.2, 0.3, 0.5]]).T.reshape(1, 3, 1, 3)
+    classes = ("ball", "box")  # channel 0 background; the pixels' best: ball, background, box
+    assert closed_vocabulary_labels(scores, classes, ("box",), True, True).tolist() == [[[0, 0, 1]]]
+    assert closed_vocabulary_labels(scores, classes, ("box", "ball"), True, True).tolist() == [[[2, 0, 1]]]
+    assert closed_vocabulary_labels(scores, classes, ("box",), True, False).tolist() == [[[1, 1, 1]]]
+    both = closed_vocabulary_labels(scores, classes, ("box", "ball"), True, False)  # background not a choice
+    assert both.tolist() == [[[2, 1, 1]]]
+    no_background = scores[:, 1:]  # a model trained without background: channels are its classes
+    assert closed_vocabulary_labels(no_background, classes, classes, False, True).tolist() == [[[1, 2, 2]]]
 
 
 def _bad_jpeg(folder: Path) -> Path:

@@ -12,7 +12,7 @@ from PIL import Image
 from ovseg.cli import main
 from ovseg.pseudo_label import MANIFEST, SETTINGS, pseudo_label_folder
 from tests.support.datasets import write_voc
-from tests.support.tiny_runs import fit_one_step
+from tests.support.tiny_runs import fit_one_step, fit_selftrain_one_step
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = ["--workers", "0", "--no-progress", "--device", "cpu"]
@@ -25,6 +25,15 @@ pytestmark = pytest.mark.usefixtures("one_compute_thread")
 def sseg_checkpoint(tmp_path_factory) -> Path:
     """A tiny S-Seg trained for one step (its predictions are arbitrary but deterministic)."""
     (checkpoint,) = fit_one_step("sseg", tmp_path_factory.mktemp("sseg") / "runs").rglob("*.ckpt")
+    return checkpoint
+
+
+@pytest.fixture(scope="module")
+def selftrain_checkpoint(sseg_checkpoint, tmp_path_factory) -> Path:
+    """A tiny SelfTrain trained for one step on the S-Seg's synthetic pseudo-labels."""
+    (checkpoint,) = fit_selftrain_one_step(sseg_checkpoint, tmp_path_factory.mktemp("selftrain")).rglob(
+        "*.ckpt"
+    )
     return checkpoint
 
 
@@ -178,4 +187,35 @@ def test_missing_dataset_checkpoint_and_changed_settings_are_user_errors(sseg_ch
     )
     assert code == 2 and "bg_threshold" in output and "another --out" in output
     code, output = pseudo_label(synthetic(sseg_checkpoint, out, "--model", "segclip"), capsys)
-    assert code == 2 and "not segclip" in output
+    assert code == 2 and "needs a segclip one" in output
+
+
+def test_a_selftrain_model_labels_its_own_benchmark_again(selftrain_checkpoint, tmp_path, capsys):
+    out = tmp_path / "round2"
+    args = ["--model", "selftrain", "--ckpt", str(selftrain_checkpoint), "--data", "synthetic"]
+    code, output = pseudo_label([*args, "--out", str(out), "--num-images", "3"], capsys)
+    assert code == 0 and "3 written, 0 skipped" in output, output
+    pngs = sorted(out.glob("*.png"))
+    assert [p.stem for p in pngs] == [f"synthetic-0-{i:08d}" for i in range(3)]
+    for png in pngs:
+        with Image.open(png) as image:
+            assert image.mode == "P" and image.size == (64, 64) and np.asarray(image).max() <= 8
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["model"] == "SelfTrain" and manifest["complete"]
+    assert manifest["background_rule"] == "argmax" and manifest["bg_threshold"] is None
+    code, output = pseudo_label([*args, "--out", str(tmp_path / "t"), "--bg-threshold", "0.5"], capsys)
+    assert code == 2 and "drop --bg-threshold" in output
+
+
+def test_a_selftrain_model_refuses_a_benchmark_of_other_classes(selftrain_checkpoint, tmp_path, capsys):
+    root = tmp_path / "data"
+    write_voc(root, [(40, 56), (48, 40)], seed=3, split="train")
+    out = tmp_path / "pl"
+    args = ["--ckpt", str(selftrain_checkpoint), "--data", "voc", "--data-root", str(root), "--out", str(out)]
+    code, output = pseudo_label(args, capsys)
+    assert code == 2 and "Traceback" not in output
+    assert "closed-vocabulary SelfTrain model" in output
+    assert "8 classes + background (ball, box, star, ring, cross, moon, heart, arrow)" in output
+    assert "--data voc has 20 classes + background (aeroplane, bicycle, " in output and "tvmonitor)" in output
+    assert "Pseudo-label --data synthetic with it" in output
+    assert not out.exists()
