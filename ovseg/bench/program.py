@@ -1,7 +1,8 @@
 """``make bench``: SegCLIP and S-Seg side by side, one protocol, one report.
 
 Synthetic mode (no --data): train each method's tiny CPU recipe on the built-in synthetic pairs
-(same seed, same steps), score both on the synthetic evaluation split, compare with chance.
+(same seed, same steps, side by side), score them on the synthetic evaluation split, compare with
+chance and with the pseudo-mask oracles; S-Seg+ self-trains on S-Seg's labels of its training scenes.
 Real mode (--data and checkpoints): no training; score each checkpoint on each dataset under one
 protocol (default groupvit), a column per dataset plus the average.
 
@@ -45,16 +46,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--protocol", default=DEFAULT_PROTOCOL, help="groupvit (default), segclip or tcl")
     parser.add_argument("--grid", type=int, default=6, help="evaluation images in the predictions picture")
     synthetic = parser.add_argument_group("synthetic mode")
-    synthetic.add_argument("--methods", nargs="+", default=["segclip", "sseg"])
+    synthetic.add_argument(
+        "--methods",
+        nargs="+",
+        default=["segclip", "sseg", "sseg+"],
+        help="methods to train (default: %(default)s); sseg+ is S-Seg+, self-training on S-Seg's labels",
+    )
     synthetic.add_argument(
         "--steps", type=int, default=None, help="steps per method (default: each recipe's)"
     )
     synthetic.add_argument("--seed", type=int, default=0)
+    synthetic.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="compute threads of each method's process; the methods train side by side (default: 1, "
+        "which keeps the figures independent of the machine's core count)",
+    )
     synthetic.add_argument("--eval-images", type=int, default=256, help="synthetic evaluation images")
     synthetic.add_argument(
         "--lightning-args",
         default="",
-        help='extra LightningCLI overrides for every method, e.g. "--data.batch_size 16"',
+        help='extra LightningCLI overrides for SegCLIP and S-Seg, e.g. "--data.batch_size 16"',
     )
     real = parser.add_argument_group("real mode")
     real.add_argument("--data", nargs="+", default=None, help="datasets, e.g. voc context coco")

@@ -12,7 +12,7 @@ An entry::
 
 from __future__ import annotations
 
-DISPLAY_NAMES = {"segclip": "SegCLIP", "sseg": "S-Seg"}
+DISPLAY_NAMES = {"segclip": "SegCLIP", "sseg": "S-Seg", "sseg+": "S-Seg+"}
 
 
 def display_name(alias: str) -> str:

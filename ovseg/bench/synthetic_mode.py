@@ -2,26 +2,35 @@
 
 Each method runs ``ovseg.bench.method_run`` in a process of its own with the same seed, the same
 step count (``--steps``, or each recipe's own length) and the same evaluation protocol on the
-synthetic evaluation split.
+synthetic evaluation split. The methods train side by side, each process with the same fixed number
+of threads (``--threads``, default 1), so the figures do not depend on the machine's core count.
+S-Seg+ (``sseg+``) follows S-Seg in its process chain: pseudo-labels, then self-training.
 """
 
 from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+
+import yaml
 
 from ovseg.bench.budget import budget_statement, method_budget
 from ovseg.bench.inputs import BenchInputError
+from ovseg.bench.jobs import Chain, Step, read_result, run_chains
 from ovseg.bench.oracle_levels import synthetic_oracles
 from ovseg.bench.pictures import draw_pictures
 from ovseg.bench.results import display_name, method_entry
-from ovseg.bench.runs import run_module
-from ovseg.cli import MODEL_ALIASES
+from ovseg.bench.self_training import ALIAS as SELF_TRAINING
+from ovseg.bench.self_training import FOLDER as SELF_TRAINING_FOLDER
+from ovseg.bench.self_training import RECIPE as SELF_TRAINING_RECIPE
+from ovseg.bench.self_training import TEACHER, self_training_steps
 from ovseg.evaluation.protocols import get_protocol
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = "experiments/{method}/tiny_cpu.yaml"
+IMAGE_TEXT_METHODS = ("segclip", "sseg")  # trained on the synthetic pairs; S-Seg+ comes after S-Seg
 
 
 @dataclass(frozen=True)
@@ -32,17 +41,24 @@ class SyntheticPlan:
     eval_images: int
     grid: int
     protocol: str
-    lightning_args: list[str]
+    lightning_args: list[str]  # for the image-text methods (not S-Seg+'s self-training)
+    threads: int  # compute threads of every method's process
 
 
 def plan_synthetic(args) -> SyntheticPlan:
-    """Check the methods, recipes and protocol before any work."""
+    """Check the methods, recipes, protocol and threads before any work."""
     recipes = {}
     for method in args.methods:
-        if method not in MODEL_ALIASES:
-            raise BenchInputError(
-                f"--methods {method}: unknown method. Valid methods: {', '.join(MODEL_ALIASES)}."
-            )
+        if method == SELF_TRAINING:
+            if TEACHER not in args.methods:
+                raise BenchInputError(
+                    f"--methods {SELF_TRAINING} self-trains on {TEACHER}'s labels: add {TEACHER}."
+                )
+            recipes[method] = REPO / SELF_TRAINING_RECIPE
+            continue
+        if method not in IMAGE_TEXT_METHODS:
+            valid = ", ".join([*IMAGE_TEXT_METHODS, SELF_TRAINING])
+            raise BenchInputError(f"--methods {method}: unknown method. Valid methods: {valid}.")
         recipe = REPO / RECIPE.format(method=method)
         if not recipe.is_file():
             raise BenchInputError(f"--methods {method}: its tiny recipe {recipe} is missing.")
@@ -50,6 +66,8 @@ def plan_synthetic(args) -> SyntheticPlan:
     get_protocol(args.protocol)
     if args.steps is not None and args.steps < 1:
         raise BenchInputError(f"--steps must be at least 1, got {args.steps}.")
+    if args.threads < 1:
+        raise BenchInputError(f"--threads must be at least 1, got {args.threads}.")
     return SyntheticPlan(
         recipes,
         args.steps,
@@ -58,40 +76,82 @@ def plan_synthetic(args) -> SyntheticPlan:
         args.grid,
         args.protocol,
         shlex.split(args.lightning_args or ""),
+        args.threads,
     )
+
+
+def _method_args(plan: SyntheticPlan) -> list[str]:
+    """``method_run`` arguments every method shares: seed, evaluation, steps, protocol."""
+    return [
+        "--seed", str(plan.seed), "--eval-limit", str(plan.eval_images), "--grid", str(plan.grid),
+        *(["--steps", str(plan.steps)] if plan.steps is not None else []),
+        "--protocol", plan.protocol,
+    ]  # fmt: skip
+
+
+def _chains(plan: SyntheticPlan, folder: Path) -> list[Chain]:
+    """One chain per trained method; S-Seg+ continues S-Seg's chain once its checkpoint exists."""
+    length = f"{plan.steps} steps" if plan.steps is not None else "its recipe's length"
+    chains = []
+    for method, recipe in plan.recipes.items():
+        if method == SELF_TRAINING:
+            continue
+        out = folder / method
+        args = ["--recipe", str(recipe), "--out", str(out), *_method_args(plan), *plan.lightning_args]
+        step = Step(
+            f"training {display_name(method)} for {length}", "ovseg.bench.method_run", args, out / "train.log"
+        )
+        chains.append(Chain(method, [step]))
+        if method == TEACHER and SELF_TRAINING in plan.recipes:
+            chains[-1].plan_next = partial(
+                self_training_steps,
+                out,
+                folder / SELF_TRAINING_FOLDER,
+                plan.recipes[SELF_TRAINING],
+                plan.protocol,
+                _method_args(plan),
+            )
+    return chains
+
+
+def _recipe_image_size(recipe: Path) -> int:
+    """The data module's image size a recipe sets (64 when it sets none)."""
+    data = yaml.safe_load(recipe.read_text()).get("data", {})
+    return int(data.get("init_args", {}).get("image_size", 64))
+
+
+def _out_of(method: str, folder: Path) -> Path:
+    return folder / (SELF_TRAINING_FOLDER if method == SELF_TRAINING else method)
 
 
 def run_synthetic(plan: SyntheticPlan, folder: Path) -> dict:
-    """Train and score every method into ``folder/<method>/``; returns the report's figures."""
-    results = {}
-    for method, recipe in plan.recipes.items():
-        out = folder / method
-        length = f"{plan.steps} steps" if plan.steps is not None else "its recipe's length"
-        args = [
-            "--recipe", str(recipe), "--out", str(out), "--seed", str(plan.seed),
-            "--eval-limit", str(plan.eval_images), "--grid", str(plan.grid),
-            *(["--steps", str(plan.steps)] if plan.steps is not None else []),
-            "--protocol", plan.protocol, *plan.lightning_args,
-        ]  # fmt: skip
-        results[method] = run_module(
-            "ovseg.bench.method_run", args, out, f"training {display_name(method)} for {length}"
+    """Train and score every method into ``folder/<method>/``, side by side; returns the report's figures."""
+    oracles: dict[str, float] = {}
+    assumed = (plan.eval_images, _recipe_image_size(next(iter(plan.recipes.values()))))
+
+    def compute_oracles(images: int, image_size: int) -> None:
+        oracles.clear()
+        oracles.update(
+            synthetic_oracles(images, image_size, plan.seed, plan.recipes.get(TEACHER), plan.threads)
         )
+
+    run_chains(_chains(plan, folder), plan.threads, partial(compute_oracles, *assumed))  # while they train
+    results = {method: read_result(_out_of(method, folder)) for method in plan.recipes}
     entries = {display_name(m): method_entry(r) for m, r in results.items()}
+    if SELF_TRAINING in results:
+        entries[display_name(SELF_TRAINING)]["teacher"] = display_name(TEACHER)
     dataset = next(iter(next(iter(entries.values()))["results"]))
     budgets = {name: method_budget(entry) for name, entry in entries.items()}
     first = next(iter(results.values()))
-    evaluated = next(iter(entries.values()))["results"][dataset]["num_images"]
-    oracles = synthetic_oracles(
-        evaluated,
-        first["train"]["data"]["image_size"],
-        first["train"]["data"]["seed"],
-        plan.recipes.get("sseg"),
-    )
+    evaluated = (entries[display_name(next(iter(results)))]["results"][dataset]["num_images"],
+                 first["train"]["data"]["image_size"])  # fmt: skip
+    if evaluated != assumed:  # fewer evaluation images, or another size set through --lightning-args
+        compute_oracles(*evaluated)
     pictures = draw_pictures(
         folder,
         [dataset],
         entries,
-        {display_name(m): folder / m / "predictions.npz" for m in results},
+        {display_name(m): _out_of(m, folder) / "predictions.npz" for m in results},
         {display_name(m): r["train"]["loss_curve"] for m, r in results.items()},
     )
     return {
@@ -99,10 +159,12 @@ def run_synthetic(plan: SyntheticPlan, folder: Path) -> dict:
         "protocol": plan.protocol,
         "datasets": [dataset],
         "seed": plan.seed,
+        "threads_per_method": plan.threads,
         "budget": {"per_method": budgets, "statement": budget_statement(budgets, trained=True)},
         "chance": {dataset: first["chance"]},
         "oracle": {dataset: oracles},
         "methods": entries,
         "pictures": pictures,
-        "note": "Every method: the same synthetic pairs (seed), steps and evaluation; budgets below.",
+        "note": "Every method: the same synthetic pairs (seed), steps and evaluation; budgets below."
+        + (" S-Seg+ self-trains on S-Seg's labels of those scenes." if SELF_TRAINING in results else ""),
     }

@@ -20,10 +20,17 @@ def test_synthetic_mode_trains_both_methods_and_writes_the_whole_report(tmp_path
     assert set(report["chance"]["synthetic"]) == {"all_background", "uniform"}
     assert set(report["oracle"]["synthetic"]) == {"pixel", "felzenszwalb"}  # upper bounds, same 6 images
     assert "oracle: S-Seg's pixel K-Means pseudo-masks" in (tmp_path / "s" / "report.md").read_text()
-    for entry in report["methods"].values():
-        assert entry["train"]["steps"] == 2 and entry["train"]["images"] == 8
-        assert entry["results"]["synthetic"]["num_images"] == 6
-    assert report["budget"]["statement"].startswith("Same budget for every method: 2 optimisation steps")
+    assert list(report["methods"]) == ["SegCLIP", "S-Seg", "S-Seg+"] and report["threads_per_method"] == 1
+    for name, entry in report["methods"].items():
+        images = 32 if name == "S-Seg+" else 8  # S-Seg+: the selftrain recipe's batch of 16
+        assert entry["train"]["steps"] == 2 and entry["train"]["images"] == images
+        assert entry["results"]["synthetic"]["num_images"] == 6 and entry["threads"] == 1
+    assert report["methods"]["S-Seg+"]["teacher"] == "S-Seg"
+    # S-Seg+ labelled exactly S-Seg's 32 training scenes
+    assert len(list((tmp_path / "s" / "sseg_plus" / "pseudo_labels").rglob("*.png"))) == 32
+    statement = report["budget"]["statement"]
+    assert statement.startswith("Same budget for every method: 2 optimisation steps")
+    assert "S-Seg+ starts from S-Seg's labels of the training scenes and adds 2 steps" in statement
     assert set(report["pictures"]) == {"predictions", "per_class_iou_synthetic", "training_loss"}
     assert all((tmp_path / "s" / name).is_file() for name in report["pictures"].values())
     assert main([*argv, "--out", str(tmp_path), "--run", "s"]) == 2  # a run is never overwritten

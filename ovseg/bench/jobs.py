@@ -1,0 +1,125 @@
+"""The benchmark's processes, run side by side: each method is a chain of steps (``python -m ...``).
+
+Chains run concurrently, the steps of one chain in order (S-Seg+ needs S-Seg's checkpoint). Every
+process gets the same fixed number of compute threads (``OMP_NUM_THREADS``), so a method's numerics,
+and therefore its figures, do not depend on how many cores the machine has or on what else runs.
+Each step's output goes to its own log file; the terminal gets one line when a step starts and one
+when it ends. When a step fails, the others are stopped and the error names its log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ovseg.bench.runs import MethodRunError
+
+POLL_SECONDS = 0.5
+LOG_TAIL_LINES = 25
+
+
+@dataclass(frozen=True)
+class Step:
+    """One process: ``python -m module *args``; its output goes to ``log``."""
+
+    what: str  # shown in the terminal, e.g. "training S-Seg for 1000 steps"
+    module: str
+    args: Sequence[str]
+    log: Path
+
+
+@dataclass
+class Chain:
+    """Steps run one after another; ``plan_next`` may add steps once the previous one succeeded."""
+
+    name: str
+    steps: list[Step]
+    plan_next: Callable[[], list[Step]] | None = None
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """This process's environment with every BLAS/OpenMP pool fixed to ``threads``."""
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = str(threads)
+    return env
+
+
+def _start(step: Step, env: dict[str, str]) -> tuple[subprocess.Popen, float]:
+    step.log.parent.mkdir(parents=True, exist_ok=True)
+    print(f"bench: {step.what} … (log: {step.log})", flush=True)
+    with step.log.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", step.module, *step.args], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+    return process, time.perf_counter()
+
+
+def _tail(log: Path) -> str:
+    lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+    return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def _stop(running: dict[str, tuple[subprocess.Popen, float, Step]]) -> None:
+    for process, _, _ in running.values():
+        process.terminate()
+    for process, _, _ in running.values():
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def run_chains(
+    chains: Sequence[Chain], threads: int, while_waiting: Callable[[], None] | None = None
+) -> None:
+    """Run every chain to its end, concurrently; ``while_waiting`` runs in this process meanwhile.
+
+    Raises:
+        MethodRunError: a step exited with an error (the other processes are stopped first).
+    """
+    env = thread_environment(threads)
+    pending = {chain.name: chain for chain in chains}
+    running: dict[str, tuple[subprocess.Popen, float, Step]] = {}
+
+    def start_next(chain: Chain) -> None:
+        if not chain.steps and chain.plan_next is not None:
+            chain.steps, chain.plan_next = chain.plan_next(), None
+        if chain.steps:
+            step = chain.steps.pop(0)
+            running[chain.name] = (*_start(step, env), step)
+        else:
+            del pending[chain.name]
+
+    try:
+        for chain in chains:
+            start_next(chain)
+        if while_waiting is not None:
+            while_waiting()
+        while running:
+            time.sleep(POLL_SECONDS)
+            for name, (process, started, step) in list(running.items()):
+                if process.poll() is None:
+                    continue
+                del running[name]
+                if process.returncode != 0:
+                    raise MethodRunError(
+                        f"{step.what} failed (exit status {process.returncode}). The end of its log "
+                        f"{step.log}:\n{_tail(step.log)}\nTo re-run it alone: "
+                        f"{sys.executable} -m {step.module} {' '.join(map(str, step.args))}"
+                    )
+                print(f"bench: {step.what}: done in {time.perf_counter() - started:.0f} s", flush=True)
+                start_next(pending[name])
+    finally:
+        _stop(running)
+
+
+def read_result(out: Path) -> dict:
+    """The ``result.json`` a method's run left in ``out``."""
+    return json.loads((out / "result.json").read_text())

@@ -1,0 +1,73 @@
+"""The benchmark's side-by-side processes: chains in order, fixed threads, failures stop the rest."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pytest
+
+from ovseg.bench.inputs import BenchInputError
+from ovseg.bench.jobs import Chain, Step, run_chains
+from ovseg.bench.runs import MethodRunError
+from ovseg.bench.synthetic_mode import plan_synthetic
+
+
+def python_step(tmp_path, name: str, statement: str) -> Step:
+    """A process that runs one Python statement (through the standard library's timeit, once)."""
+    return Step(name, "timeit", ["-n", "1", "-r", "1", statement], tmp_path / f"{name}.log")
+
+
+def test_chains_run_their_steps_in_order_with_the_thread_setting(tmp_path):
+    first, second, planned = (tmp_path / name for name in ("first", "second", "planned"))
+    write_threads = (
+        f"import os, pathlib; pathlib.Path({str(first)!r}).write_text(os.environ['OMP_NUM_THREADS'])"
+    )
+    # the second step of chain "a" is planned only when the first has finished, from its output
+    copy = (
+        f"import pathlib; pathlib.Path({str(planned)!r}).write_text(pathlib.Path({str(first)!r}).read_text())"
+    )
+    plan_next = lambda: [python_step(tmp_path, "a2", copy)]  # noqa: E731
+    chains = [
+        Chain("a", [python_step(tmp_path, "a1", write_threads)], plan_next),
+        Chain("b", [python_step(tmp_path, "b1", f"import pathlib; pathlib.Path({str(second)!r}).touch()")]),
+    ]
+    waited = []
+    run_chains(chains, threads=3, while_waiting=lambda: waited.append(True))
+    assert first.read_text() == "3" and planned.read_text() == "3" and second.exists()
+    assert waited == [True]
+    assert (tmp_path / "a1.log").is_file() and (tmp_path / "a2.log").is_file()
+
+
+def test_a_failing_step_stops_the_others_and_names_its_log(tmp_path):
+    never = tmp_path / "never"
+    chains = [
+        Chain("slow", [python_step(tmp_path, "slow", "import time; time.sleep(60)")]),
+        Chain("bad", [python_step(tmp_path, "bad", "raise SystemExit('the model diverged')")]),
+        Chain("after", [python_step(tmp_path, "wait", "import time; time.sleep(60)")]),
+    ]
+    chains[1].steps.append(python_step(tmp_path, "never", f"open({str(never)!r}, 'w')"))
+    started = time.perf_counter()
+    with pytest.raises(MethodRunError, match="bad failed") as error:
+        run_chains(chains, threads=1)
+    assert time.perf_counter() - started < 30  # the sleeping processes were stopped, not waited for
+    assert "the model diverged" in str(error.value) and str(tmp_path / "bad.log") in str(error.value)
+    assert not never.exists()  # nothing after a failed step runs
+
+
+def plan_args(**changes) -> argparse.Namespace:
+    values = dict(methods=["segclip", "sseg", "sseg+"], protocol="groupvit", steps=None, seed=0, threads=1,
+                  eval_images=8, grid=2, lightning_args="")  # fmt: skip
+    return argparse.Namespace(**{**values, **changes})
+
+
+def test_the_plan_checks_methods_and_threads_before_any_work():
+    plan = plan_synthetic(plan_args())
+    assert list(plan.recipes) == ["segclip", "sseg", "sseg+"]
+    assert plan.recipes["sseg+"].name == "tiny_cpu.yaml" and plan.recipes["sseg+"].parent.name == "selftrain"
+    with pytest.raises(BenchInputError, match="sseg\\+ self-trains on sseg's labels: add sseg"):
+        plan_synthetic(plan_args(methods=["segclip", "sseg+"]))
+    with pytest.raises(BenchInputError, match="Valid methods: segclip, sseg, sseg\\+"):
+        plan_synthetic(plan_args(methods=["groupvit"]))
+    with pytest.raises(BenchInputError, match="--threads must be at least 1"):
+        plan_synthetic(plan_args(threads=0))
