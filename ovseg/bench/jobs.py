@@ -21,6 +21,7 @@ from pathlib import Path
 from ovseg.bench.runs import MethodRunError
 
 POLL_SECONDS = 0.5
+HEARTBEAT_SECONDS = 60.0  # how often the terminal hears what is still running
 LOG_TAIL_LINES = 25
 
 
@@ -102,8 +103,13 @@ def run_chains(
             start_next(chain)
         if while_waiting is not None:
             while_waiting()
+        heartbeat = time.perf_counter()
         while running:
             time.sleep(POLL_SECONDS)
+            if time.perf_counter() - heartbeat >= HEARTBEAT_SECONDS:
+                heartbeat = time.perf_counter()
+                still = ", ".join(f"{s.what} ({heartbeat - t:.0f} s)" for _, t, s in running.values())
+                print(f"bench: still running: {still}", flush=True)
             for name, (process, started, step) in list(running.items()):
                 if process.poll() is None:
                     continue
