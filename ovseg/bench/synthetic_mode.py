@@ -63,6 +63,8 @@ def plan_synthetic(args) -> SyntheticPlan:
         if not recipe.is_file():
             raise BenchInputError(f"--methods {method}: its tiny recipe {recipe} is missing.")
         recipes[method] = recipe
+    if SELF_TRAINING in recipes:  # last: it follows its teacher, and the report lists it after
+        recipes[SELF_TRAINING] = recipes.pop(SELF_TRAINING)
     get_protocol(args.protocol)
     if args.steps is not None and args.steps < 1:
         raise BenchInputError(f"--steps must be at least 1, got {args.steps}.")
@@ -140,11 +142,11 @@ def run_synthetic(plan: SyntheticPlan, folder: Path) -> dict:
     entries = {display_name(m): method_entry(r) for m, r in results.items()}
     if SELF_TRAINING in results:
         entries[display_name(SELF_TRAINING)]["teacher"] = display_name(TEACHER)
-    dataset = next(iter(next(iter(entries.values()))["results"]))
+    dataset = next(iter(next(iter(entries.values()))["results"]))  # the synthetic split
     budgets = {name: method_budget(entry) for name, entry in entries.items()}
     first = next(iter(results.values()))
-    evaluated = (entries[display_name(next(iter(results)))]["results"][dataset]["num_images"],
-                 first["train"]["data"]["image_size"])  # fmt: skip
+    first_entry = next(iter(entries.values()))
+    evaluated = (first_entry["results"][dataset]["num_images"], first["train"]["data"]["image_size"])
     if evaluated != assumed:  # fewer evaluation images, or another size set through --lightning-args
         compute_oracles(*evaluated)
     pictures = draw_pictures(

@@ -64,6 +64,7 @@ def plan_args(**changes) -> argparse.Namespace:
 def test_the_plan_checks_methods_and_threads_before_any_work():
     plan = plan_synthetic(plan_args())
     assert list(plan.recipes) == ["segclip", "sseg", "sseg+"]
+    assert list(plan_synthetic(plan_args(methods=["sseg+", "sseg"])).recipes) == ["sseg", "sseg+"]
     assert plan.recipes["sseg+"].name == "tiny_cpu.yaml" and plan.recipes["sseg+"].parent.name == "selftrain"
     with pytest.raises(BenchInputError, match="sseg\\+ self-trains on sseg's labels: add sseg"):
         plan_synthetic(plan_args(methods=["segclip", "sseg+"]))
