@@ -75,6 +75,7 @@ def alias_help() -> str:
     lines.append("ovseg prepare NAME --source KIND --cache DIR: training caches (superpixels, pseudo-masks).")
     lines.append("ovseg export --ckpt RUN.ckpt --out MODEL.safetensors: weights anyone can load safely.")
     lines.append('ovseg predict --ckpt CKPT --labels "cat, dog" --out DIR IMAGES...: free-text labels.')
+    lines.append("    (a selftrain checkpoint: some or all of its own classes; --labels may be left out)")
     lines.append("ovseg oracle --masks dino|pixel|felzenszwalb|segclip --data NAME: pseudo-mask upper bound.")
     lines.append(
         "ovseg pseudo-label --ckpt CKPT --data NAME --out DIR: label unlabeled train images (S-Seg+)."

@@ -37,8 +37,9 @@ def parse_labels(text: str, background: bool) -> tuple[str, ...]:
         seen[key] = label
     if background and BACKGROUND in seen:
         raise OvsegUserError(
-            f"--labels: '{BACKGROUND}' is label 0 already (pixels below the background threshold); "
-            "drop it, or pass --no-background to make it an ordinary text query."
+            f"--labels: '{BACKGROUND}' is label 0 already (pixels below the background threshold, or a "
+            "selftrain model's own background class); drop it, or pass --no-background to make it an "
+            "ordinary label."
         )
     if len(labels) > MAX_LABELS:
         raise OvsegUserError(f"--labels: {len(labels)} labels; label PNGs hold at most {MAX_LABELS}.")
