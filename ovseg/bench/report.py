@@ -39,7 +39,7 @@ def environment() -> dict:
         "device": device,
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
-        "threads": torch.get_num_threads(),
+        "bench_process_threads": torch.get_num_threads(),
     }
 
 
@@ -179,7 +179,7 @@ def markdown(report: dict) -> str:
     for name, method in report["methods"].items():
         lines.append(
             f"- {name}: {method['model']} from `{method['source']}`, device {method.get('device')}, "
-            f"{method.get('threads')} threads"
+            f"{method.get('threads')} compute thread{'' if method.get('threads') == 1 else 's'}"
         )
     if report.get("pictures"):
         lines += ["", "## Pictures"]

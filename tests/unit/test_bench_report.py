@@ -56,7 +56,7 @@ def report_of(entries: dict, datasets: list[str], chance: dict | None = None, tr
         "datasets": datasets,
         "budget": {"per_method": budgets, "statement": budget_statement(budgets, trained)},
         "chance": chance or {},
-        "environment": {"ovseg": "0", "torch": "2", "device": "CPU", "threads": 2},
+        "environment": {"ovseg": "0", "torch": "2", "device": "CPU", "bench_process_threads": 2},
         "methods": entries,
         "pictures": {"predictions": "predictions.png"},
         "wall_seconds": 12.0,
@@ -77,7 +77,8 @@ def test_synthetic_report_has_costs_chance_budget_and_per_class_iou(tmp_path):
     assert json.loads(json_path.read_text())["methods"]["B"]["average"]["mIoU"] == 65.0
     text = md_path.read_text()
     assert "<details><summary>Per-class IoU on synthetic</summary>" in text and "| dog | — | — |" in text
-    assert "![predictions](predictions.png)" in text and "threads 2" in text
+    assert "![predictions](predictions.png)" in text and "bench_process_threads 2" in text
+    assert "2 compute threads" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "report.md"]
 
 
