@@ -21,6 +21,7 @@ import torch
 from ovseg.bench.chance import split_chance
 from ovseg.bench.predictions import first_predictions, save_predictions
 from ovseg.cli import alias_help
+from ovseg.evaluation.confidence_ceiling import confidence_ceiling
 from ovseg.evaluation.report import write_json_atomic
 from ovseg.lightning_cli import run_cli
 
@@ -58,6 +59,17 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
         "total": sum(p.numel() for p in model.parameters()),
         "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
+
+
+@torch.no_grad()
+def model_ceiling(model) -> dict | None:
+    """The trained model's confidence ceiling on its evaluation classes, with the threshold it is
+    scored at; None for a method without a softmax over class similarities (selftrain)."""
+    scale = model.class_logit_scale()
+    if scale is None:
+        return None
+    ceiling = confidence_ceiling(model.build_class_embeddings(), scale, model.class_names)
+    return {**ceiling, "bg_threshold": model.bg_threshold}
 
 
 def training_data(datamodule) -> dict:
@@ -112,6 +124,7 @@ def run_method(
     record = json.loads(next(out.glob("test_*.json")).read_text())
     save_predictions(out / "predictions.npz", first_predictions(cli.model, cli.datamodule, grid))
     chance = split_chance(cli.datamodule, cli.model.dataset.num_classes)
+    ceiling = model_ceiling(cli.model)
     result = {
         "recipe": recipe,
         "model": type(cli.model).__name__,
@@ -127,6 +140,7 @@ def run_method(
         },
         "eval": record,
         "chance": chance,
+        "ceiling": ceiling,
         "eval_images_per_s": round(record["dataset"]["num_images"] / max(record["eval_seconds"], 1e-9), 2),
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "device": str(cli.model.device),

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ovseg.bench.oracle_levels import ORACLE_NAMES
+from ovseg.evaluation.confidence_ceiling import classes_reaching
 from ovseg.evaluation.report import write_json_atomic
 
 CHANCE_NAMES = {"all_background": "chance: all background", "uniform": "chance: uniform labels"}
@@ -108,6 +109,44 @@ def budget_rows(report: dict) -> list[list[str]]:
     return rows
 
 
+CEILING_HEADER = [
+    "method",
+    "logit scale",
+    "class cosine mean / max",
+    "ceiling min–max",
+    "classes reaching it",
+]
+CEILING_NOTE = (
+    "Confidence ceiling: the probability a region gets for class c when its feature equals c's own "
+    "text embedding, at the method's learned temperature. A class whose ceiling is below the "
+    "background threshold can never be labelled under the threshold rule."
+)
+
+
+def ceiling_rows(report: dict) -> list[list[str]]:
+    """One row per method that classifies by a softmax over class similarities."""
+    rows = []
+    for name, method in report["methods"].items():
+        ceiling = method.get("ceiling")
+        if not ceiling:
+            continue
+        values = list(ceiling["per_class"].values())
+        threshold = ceiling.get("bg_threshold")
+        reaching = "—"
+        if threshold is not None:
+            reaching = f"{len(classes_reaching(ceiling, threshold))} of {len(values)} (≥ {threshold})"
+        rows.append(
+            [
+                name,
+                _fmt(ceiling["logit_scale"], 1),
+                f"{_fmt(ceiling['mean_cosine'])} / {_fmt(ceiling['max_cosine'])}",
+                f"{min(values):.2f}–{max(values):.2f}",
+                reaching,
+            ]
+        )
+    return rows
+
+
 def protocol_lines(report: dict) -> list[str]:
     """The evaluation settings per dataset (they are method-blind: taken from the first method)."""
     first = next(iter(report["methods"].values()))
@@ -151,6 +190,9 @@ def print_report(report: dict, console: Console | None = None) -> None:
     console.print(report["budget"]["statement"])
     for line in protocol_lines(report):
         console.print(f"protocol {report['protocol']} on {line}")
+    if ceiling_rows(report):
+        console.print(_table("confidence ceiling", CEILING_HEADER, ceiling_rows(report)))
+        console.print(CEILING_NOTE)
     for dataset in report["datasets"]:
         columns, rows = per_class_rows(report, dataset)
         console.print(_table(f"per-class IoU · {dataset}", columns, rows))
@@ -169,6 +211,15 @@ def markdown(report: dict) -> str:
     lines += ["", "## Budget", "", *_md_table(BUDGET_HEADER, budget_rows(report))]
     lines += ["", report["budget"]["statement"]]
     lines += ["", "## Protocol", "", *[f"- {line}" for line in protocol_lines(report)]]
+    if ceiling_rows(report):
+        lines += [
+            "",
+            "## Confidence ceiling",
+            "",
+            *_md_table(CEILING_HEADER, ceiling_rows(report)),
+            "",
+            CEILING_NOTE,
+        ]
     lines += ["", "## Per-class IoU"]
     for dataset in report["datasets"]:
         columns, rows = per_class_rows(report, dataset)

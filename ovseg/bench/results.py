@@ -5,6 +5,7 @@ An entry::
     {"source": recipe or checkpoint path, "model": class name, "parameters": {"total", "trainable"},
      "train": {"steps", "images", "batch_size", "seconds", "images_per_s", "data"} | None,
      "peak_memory_mb": float, "device": str, "threads": int,
+     "ceiling": the confidence ceiling on the evaluation classes (``method_run``) | None,
      "results": {dataset: {"mIoU", "aAcc", "mAcc", "IoU", "label_names", "num_images",
                           "eval_seconds", "images_per_s", "protocol": {...}}},
      "average": {"mIoU", "aAcc", "eval_images_per_s"}}  (over the datasets)
@@ -48,6 +49,7 @@ def method_entry(result: dict) -> dict:
         "peak_memory_mb": result["peak_memory_mb"],
         "device": result.get("device"),
         "threads": result.get("threads"),
+        "ceiling": result.get("ceiling"),
         "results": {name: dataset_result(record) for name, record in records.items()},
     }
     entry["average"] = {

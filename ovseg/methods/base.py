@@ -120,6 +120,12 @@ class OpenVocabSegmenter(L.LightningModule):
         the shared threshold rule decides background)."""
         return False
 
+    def class_logit_scale(self) -> float | None:
+        """The scale of the softmax over classes that ``segment`` applies to cosine similarities
+        (for the confidence ceiling, ``ovseg.evaluation.confidence_ceiling``); None when a method
+        classifies otherwise (default)."""
+        return None
+
     # ----- the evaluation settings this run uses ----------------------------------------------
     @property
     def protocol(self) -> Protocol:

@@ -24,3 +24,7 @@ def test_two_runs_with_the_same_seed_agree(method, tmp_path):
     assert first["train"]["loss_curve"] == second["train"]["loss_curve"]
     assert first["eval"]["metrics"]["mIoU"] == second["eval"]["metrics"]["mIoU"]
     assert first["eval"]["metrics"]["IoU"] == second["eval"]["metrics"]["IoU"]
+    # the confidence ceiling of the trained model on the 8 synthetic classes, at the 0.95 threshold
+    assert len(first["ceiling"]["per_class"]) == 8 and first["ceiling"]["bg_threshold"] == 0.95
+    assert first["ceiling"] == second["ceiling"]
+    assert all(0.125 <= value <= 1.0 for value in first["ceiling"]["per_class"].values())

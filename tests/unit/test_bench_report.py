@@ -124,3 +124,21 @@ def test_synthetic_oracles_use_the_sseg_recipes_pseudo_mask_settings():
     levels = synthetic_oracles(4, 64, 0, recipe)
     assert set(levels) == {"pixel", "felzenszwalb"} and all(0.0 < v <= 100.0 for v in levels.values())
     assert set(synthetic_oracles(2, 64, 0, None)) == {"felzenszwalb"}
+
+
+def test_the_confidence_ceiling_section_counts_the_classes_that_can_reach_the_threshold(tmp_path):
+    ceiling = {"logit_scale": 13.4, "mean_cosine": 0.58, "max_cosine": 0.93, "bg_threshold": 0.95,
+               "per_class": {"cat": 0.66, "dog": 0.98}}  # fmt: skip
+    entries = {
+        "A": method_entry({**trained_result(32, 50.0), "ceiling": ceiling}),
+        "B": method_entry(trained_result(32, 40.0)),
+    }  # fmt: skip  (B: no ceiling, like selftrain)
+    report = report_of(entries, ["synthetic"])
+    console = Console(record=True, width=200)
+    print_report(report, console)
+    text = console.export_text()
+    assert "confidence ceiling" in text and "0.66–0.98" in text and "1 of 2 (≥ 0.95)" in text
+    markdown_text = write_report(report, tmp_path)[1].read_text()
+    assert "## Confidence ceiling" in markdown_text
+    assert "| A | 13.4 | 0.58 / 0.93 | 0.66–0.98 | 1 of 2 (≥ 0.95) |" in markdown_text
+    assert "| B |" not in markdown_text.split("## Confidence ceiling")[1].split("## Per-class")[0]

@@ -224,5 +224,8 @@ class SegCLIP(OpenVocabSegmenter):
             bg_threshold=threshold,
         )  # (B, C, h, w)
 
+    def class_logit_scale(self) -> float:
+        return float(self.model.logit_scale())
+
     def classify_images(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
         return classify(self.model, images, class_embeddings)  # (B, C)

@@ -237,6 +237,9 @@ class SSeg(OpenVocabSegmenter):
             scores = scores / masks.sum(dim=1, keepdim=True).clamp(min=1e-6)  # (B, C, h, w)
         return scores
 
+    def class_logit_scale(self) -> float:
+        return float(self.logit_scale())
+
     def classify_images(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
         image = self.model(images).image_embedding[:, None]  # (B, 1, D)
         return self.mask_class_probs(image, class_embeddings)[:, 0]  # (B, C)
