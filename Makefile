@@ -36,7 +36,7 @@ BENCH_REAL := $(if $(DATA),--data $(DATA)) \
 	$(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 SPEED_BENCHMARKS := $(sort $(wildcard benchmarks/*_speed.py))
 
-bench: $(STAMP) ## Train and compare SegCLIP and S-Seg on synthetic data (DATA=… *_CKPT=…: real mode)
+bench: $(STAMP) ## Train and compare SegCLIP, S-Seg and S-Seg+ on synthetic data (DATA=… *_CKPT=…: real mode)
 	$(BIN)/python benchmarks/bench.py $(strip $(BENCH_REAL)) $(BENCH_ARGS)
 
 bench-speed: $(STAMP) ## Run every micro-benchmark (benchmarks/*_speed.py) in turn
