@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ovseg.bench.runs import MethodRunError
+from ovseg.bench.runs import MethodRunError, rerun_command
 
 POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 60.0  # how often the terminal hears what is still running
@@ -118,7 +118,7 @@ def run_chains(
                     raise MethodRunError(
                         f"{step.what} failed (exit status {process.returncode}). The end of its log "
                         f"{step.log}:\n{_tail(step.log)}\nTo re-run it alone: "
-                        f"{sys.executable} -m {step.module} {' '.join(map(str, step.args))}"
+                        f"{rerun_command(step.module, step.args)}"
                     )
                 print(f"bench: {step.what}: done in {time.perf_counter() - started:.0f} s", flush=True)
                 start_next(pending[name])

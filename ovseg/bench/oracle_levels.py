@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 import yaml
 
 from ovseg.data.synthetic import SyntheticSegDataset
@@ -35,21 +34,8 @@ def pixel_settings(sseg_recipe: Path) -> MaskSettings:
     )
 
 
-def synthetic_oracles(
-    images: int, image_size: int, seed: int, sseg_recipe: Path | None, threads: int | None = None
-) -> dict[str, float]:
-    """Oracle mIoU per source on the first ``images`` synthetic evaluation images of ``seed``, with
-    ``threads`` compute threads (None: as set)."""
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        return _oracles(images, image_size, seed, sseg_recipe)
-    finally:
-        torch.set_num_threads(before)
-
-
-def _oracles(images: int, image_size: int, seed: int, sseg_recipe: Path | None) -> dict[str, float]:
+def synthetic_oracles(images: int, image_size: int, seed: int, sseg_recipe: Path | None) -> dict[str, float]:
+    """Oracle mIoU per source on the first ``images`` synthetic evaluation images of ``seed``."""
     data = SyntheticSegDataset(length=images, image_size=image_size, seed=seed)
     sources = {"felzenszwalb": build_mask_source("felzenszwalb")}
     if sseg_recipe is not None:

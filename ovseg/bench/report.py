@@ -190,8 +190,9 @@ def print_report(report: dict, console: Console | None = None) -> None:
     console.print(report["budget"]["statement"])
     for line in protocol_lines(report):
         console.print(f"protocol {report['protocol']} on {line}")
-    if ceiling_rows(report):
-        console.print(_table("confidence ceiling", CEILING_HEADER, ceiling_rows(report)))
+    ceilings = ceiling_rows(report)
+    if ceilings:
+        console.print(_table("confidence ceiling", CEILING_HEADER, ceilings))
         console.print(CEILING_NOTE)
     for dataset in report["datasets"]:
         columns, rows = per_class_rows(report, dataset)
@@ -211,15 +212,9 @@ def markdown(report: dict) -> str:
     lines += ["", "## Budget", "", *_md_table(BUDGET_HEADER, budget_rows(report))]
     lines += ["", report["budget"]["statement"]]
     lines += ["", "## Protocol", "", *[f"- {line}" for line in protocol_lines(report)]]
-    if ceiling_rows(report):
-        lines += [
-            "",
-            "## Confidence ceiling",
-            "",
-            *_md_table(CEILING_HEADER, ceiling_rows(report)),
-            "",
-            CEILING_NOTE,
-        ]
+    ceilings = ceiling_rows(report)
+    if ceilings:
+        lines += ["", "## Confidence ceiling", "", *_md_table(CEILING_HEADER, ceilings), "", CEILING_NOTE]
     lines += ["", "## Per-class IoU"]
     for dataset in report["datasets"]:
         columns, rows = per_class_rows(report, dataset)

@@ -13,6 +13,11 @@ class MethodRunError(RuntimeError):
     """A method's process failed; its own output (above in the terminal) says why."""
 
 
+def rerun_command(module: str, args: Sequence[str]) -> str:
+    """The command line that runs one benchmark step alone, for error messages."""
+    return f"{sys.executable} -m {module} {' '.join(map(str, args))}"
+
+
 def run_module(module: str, args: Sequence[str], out: Path, what: str) -> dict:
     """``python -m module *args``, which must leave ``out/result.json``; returns that result."""
     print(f"bench: {what} …", flush=True)
@@ -20,6 +25,6 @@ def run_module(module: str, args: Sequence[str], out: Path, what: str) -> dict:
     if finished.returncode != 0:
         raise MethodRunError(
             f"{what} failed (exit status {finished.returncode}); its output above says why. "
-            f"To re-run it alone: {sys.executable} -m {module} {' '.join(args)}"
+            f"To re-run it alone: {rerun_command(module, args)}"
         )
     return json.loads((out / "result.json").read_text())

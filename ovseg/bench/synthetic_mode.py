@@ -26,6 +26,7 @@ from ovseg.bench.self_training import ALIAS as SELF_TRAINING
 from ovseg.bench.self_training import FOLDER as SELF_TRAINING_FOLDER
 from ovseg.bench.self_training import RECIPE as SELF_TRAINING_RECIPE
 from ovseg.bench.self_training import TEACHER, self_training_steps
+from ovseg.compute_threads import compute_threads
 from ovseg.evaluation.protocols import get_protocol
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,9 +134,8 @@ def run_synthetic(plan: SyntheticPlan, folder: Path) -> dict:
 
     def compute_oracles(images: int, image_size: int) -> None:
         oracles.clear()
-        oracles.update(
-            synthetic_oracles(images, image_size, plan.seed, plan.recipes.get(TEACHER), plan.threads)
-        )
+        with compute_threads(plan.threads):  # the methods' thread count, beside them
+            oracles.update(synthetic_oracles(images, image_size, plan.seed, plan.recipes.get(TEACHER)))
 
     run_chains(_chains(plan, folder), plan.threads, partial(compute_oracles, *assumed))  # while they train
     results = {method: read_result(_out_of(method, folder)) for method in plan.recipes}

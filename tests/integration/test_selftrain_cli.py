@@ -47,6 +47,16 @@ def logged(run: Path, tag: str) -> list[float]:
     return [event.value for event in accumulator.Scalars(tag)]
 
 
+def score_on_synthetic(checkpoint: Path, results: Path) -> dict:
+    """``ovseg test --model selftrain`` of ``checkpoint`` on 4 synthetic images; its result JSON."""
+    main(
+        ["test", "--model", "selftrain", "--ckpt", str(checkpoint), "--data", "synthetic",
+         "--data.val_limit", "4", "--model.results_dir", str(results),
+         "--trainer.default_root_dir", str(results), *QUIET]
+    )  # fmt: skip
+    return json.loads((results / "test_synthetic_groupvit.json").read_text())
+
+
 def test_fit_the_tiny_recipe_then_test_writes_the_result(pseudo_labels, tmp_path, capsys):
     runs = tmp_path / "runs"
     main(
@@ -56,26 +66,14 @@ def test_fit_the_tiny_recipe_then_test_writes_the_result(pseudo_labels, tmp_path
     )  # fmt: skip
     assert f"using the tiny CPU recipe {RECIPE}" in capsys.readouterr().err  # no -c: the tiny recipe
     (checkpoint,) = runs.rglob("*.ckpt")
-    results = tmp_path / "results"
-    main(
-        ["test", "--model", "selftrain", "--ckpt", str(checkpoint), "--data", "synthetic",
-         "--data.val_limit", "4", "--model.results_dir", str(results),
-         "--trainer.default_root_dir", str(results), *QUIET]
-    )  # fmt: skip
-    result = json.loads((results / "test_synthetic_groupvit.json").read_text())
+    result = score_on_synthetic(checkpoint, tmp_path / "results")
     assert result["model"] == "SelfTrain" and result["dataset"]["num_images"] == 4
     assert result["protocol"]["background_rule"] == "argmax" and result["protocol"]["bg_threshold"] is None
     assert 0.0 <= result["metrics"]["mIoU"] <= 100.0
     exported = tmp_path / "selftrain.safetensors"
     assert export_cli.main(["--ckpt", str(checkpoint), "--out", str(exported)]) == 0
     assert "ovseg test --model selftrain" in capsys.readouterr().out
-    again = tmp_path / "from_export"
-    main(
-        ["test", "--model", "selftrain", "--ckpt", str(exported), "--data", "synthetic",
-         "--data.val_limit", "4", "--model.results_dir", str(again),
-         "--trainer.default_root_dir", str(again), *QUIET]
-    )  # fmt: skip
-    from_export = json.loads((again / "test_synthetic_groupvit.json").read_text())
+    from_export = score_on_synthetic(exported, tmp_path / "from_export")
     assert from_export["metrics"]["mIoU"] == pytest.approx(result["metrics"]["mIoU"], abs=1e-9)
 
 

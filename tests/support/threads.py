@@ -3,17 +3,10 @@ for whole time slices per op, which makes tiny-model tests slow and their timing
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
-import torch
+from ovseg.compute_threads import compute_threads
 
 
-@contextmanager
-def single_compute_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+def single_compute_thread() -> AbstractContextManager[None]:
+    return compute_threads(1)
