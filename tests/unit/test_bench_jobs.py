@@ -72,3 +72,10 @@ def test_the_plan_checks_methods_and_threads_before_any_work():
         plan_synthetic(plan_args(methods=["groupvit"]))
     with pytest.raises(BenchInputError, match="--threads must be at least 1"):
         plan_synthetic(plan_args(threads=0))
+
+
+def test_a_long_step_is_reported_as_still_running(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("ovseg.bench.jobs.HEARTBEAT_SECONDS", 0.2)
+    run_chains([Chain("slow", [python_step(tmp_path, "sleeper", "import time; time.sleep(1.5)")])], threads=1)
+    out = capsys.readouterr().out
+    assert "bench: still running: sleeper (" in out and "bench: sleeper: done in" in out
