@@ -117,9 +117,10 @@ CEILING_HEADER = [
     "classes reaching it",
 ]
 CEILING_NOTE = (
-    "Confidence ceiling: the probability a region gets for class c when its feature equals c's own "
-    "text embedding, at the method's learned temperature. A class whose ceiling is below the "
-    "background threshold can never be labelled under the threshold rule."
+    "Confidence ceiling: the highest probability any region feature can get for class c, at the "
+    "method's learned temperature, given how close c's text embedding lies to the other classes'. "
+    "A class whose ceiling is below the background threshold can never be labelled under the "
+    "threshold rule, however good the features are."
 )
 
 

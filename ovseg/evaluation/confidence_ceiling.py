@@ -1,17 +1,69 @@
 """How confident a zero-shot classifier can ever be, at its own temperature: the confidence ceiling.
 
 SegCLIP and S-Seg classify a region by a softmax over classes of ``scale · cosine(feature, class
-embedding)``. The most confident a region can be of class c is bounded by how far c's text
-embedding lies from the others': a feature equal to c's own (normalised) embedding gets
-``softmax(scale · E·e_c)[c]``. When that ceiling is below a protocol's background threshold, no
-region is ever labelled c under that protocol, however good the features are; the benchmark
-report prints it beside each method's mIoU.
+embedding)``. The ceiling of class c is the highest probability of c that *any* unit feature can get:
+
+    ceiling(c) = max over ‖f‖ = 1 of softmax(scale · E f)[c],    E: (C, D) normalised class embeddings.
+
+It is set by how far c's embedding lies from the others' and by the scale alone. When it is below a
+protocol's background threshold, no region is ever labelled c under that protocol, however good the
+features are; the benchmark report prints it beside each method's mIoU.
+
+Finding it: ``log softmax(scale · E f)[c]`` is concave in f, so maximising it over the unit *ball* is
+a convex problem, solved here by projected gradient ascent. Its maximum lies on the
+sphere whenever c can win at all (then moving f outwards only sharpens the softmax), so it is the
+ceiling. A feature equal to c's own embedding is the starting point and a lower bound: the best
+feature also points away from the classes closest to c.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+ASCENT_STEPS = 1000
+
+
+def _project_to_ball(features: torch.Tensor) -> torch.Tensor:
+    """Rows of (C, D) scaled back onto the unit ball where they lie outside it."""
+    return features / features.norm(dim=-1, keepdim=True).clamp(min=1.0)
+
+
+def best_class_probabilities(
+    embeddings: torch.Tensor, scale: float, steps: int = ASCENT_STEPS
+) -> torch.Tensor:
+    """(C,) for each class c, the maximum over unit features f of ``softmax(scale · E f)[c]``.
+
+    Projected gradient ascent on the unit ball, all classes at once, each with its own step size:
+    a step that raises the objective is kept and the next one is 1.5× longer; one that does not is
+    undone and the step halved. Monotone, so never below the start (c's own embedding).
+
+    Args:
+        embeddings: (C, D) normalised class embeddings E.
+        scale: the logit scale.
+        steps: ascent iterations.
+    """
+    num_classes = embeddings.shape[0]
+    target = torch.arange(num_classes, device=embeddings.device)  # (C,): row c maximises class c
+
+    def objective(features: torch.Tensor) -> torch.Tensor:  # (C, D) → (C,) log-probability of own class
+        logits = scale * features @ embeddings.T  # (C, C)
+        return logits.log_softmax(dim=-1)[target, target]
+
+    features = embeddings.clone().requires_grad_(True)  # (C, D): start at each class's own embedding
+    value = objective(features)  # (C,)
+    # The Hessian is −scale²·Cov_p(E), whose norm is at most scale² for unit embeddings.
+    first_step = 1.0 / max(scale * scale, 1e-12)
+    step = embeddings.new_full((num_classes, 1), first_step)  # (C, 1)
+    for _ in range(steps):
+        (gradient,) = torch.autograd.grad(value.sum(), features)  # (C, D)
+        trial = _project_to_ball(features.detach() + step * gradient).requires_grad_(True)  # (C, D)
+        trial_value = objective(trial)  # (C,)
+        better = (trial_value > value)[:, None]  # (C, 1)
+        step = torch.where(better, step * 1.5, step * 0.5)
+        features = torch.where(better, trial, features).detach().requires_grad_(True)  # (C, D)
+        value = objective(features)
+    return objective(F.normalize(features.detach(), dim=-1)).exp().detach()  # the maximum lies on the sphere
 
 
 def confidence_ceiling(class_embeddings: torch.Tensor, scale: float, names: tuple[str, ...]) -> dict:
@@ -28,9 +80,10 @@ def confidence_ceiling(class_embeddings: torch.Tensor, scale: float, names: tupl
     """
     if class_embeddings.shape[0] != len(names):
         raise ValueError(f"{class_embeddings.shape[0]} class embeddings for {len(names)} names.")
-    embeddings = F.normalize(class_embeddings.detach().float(), dim=-1)  # (C, D)
+    embeddings = F.normalize(class_embeddings.detach().double(), dim=-1)  # (C, D)
     cosine = embeddings @ embeddings.T  # (C, C)
-    ceiling = (scale * cosine).softmax(dim=-1).diagonal()  # (C,): class c's probability at e_c
+    with torch.enable_grad():
+        ceiling = best_class_probabilities(embeddings, float(scale))  # (C,)
     pairs = cosine[~torch.eye(len(names), dtype=torch.bool, device=cosine.device)]  # (C·(C−1),)
     return {
         "logit_scale": float(scale),

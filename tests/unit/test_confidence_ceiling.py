@@ -1,4 +1,4 @@
-"""The confidence ceiling equals hand-computed softmax values on embeddings of known geometry."""
+"""The confidence ceiling equals closed-form maxima on embeddings of known geometry."""
 
 from __future__ import annotations
 
@@ -10,24 +10,37 @@ import torch
 from ovseg.evaluation.confidence_ceiling import classes_reaching, confidence_ceiling
 
 
-def test_orthogonal_classes_reach_the_softmax_of_the_scale_against_zero():
-    ceiling = confidence_ceiling(torch.eye(3) * 5.0, scale=4.0, names=("a", "b", "c"))  # norms do not matter
-    expected = math.exp(4.0) / (math.exp(4.0) + 2.0)  # cos 1 with itself, 0 with the two others
-    assert ceiling["per_class"] == pytest.approx({"a": expected, "b": expected, "c": expected})
+def test_two_classes_peak_along_their_difference():
+    # At cosine ρ the best unit feature is (e_a − e_b)/‖e_a − e_b‖: a logit gap of scale·√(2 − 2ρ).
+    rho = 0.8
+    embeddings = torch.tensor([[1.0, 0.0], [rho, math.sqrt(1 - rho**2)]]) * 3.0  # norms do not matter
+    ceiling = confidence_ceiling(embeddings, scale=10.0, names=("a", "b"))
+    expected = 1.0 / (1.0 + math.exp(-10.0 * math.sqrt(2 - 2 * rho)))
+    own_embedding = 1.0 / (1.0 + math.exp(-10.0 * (1 - rho)))  # the feature equal to e_a: a weaker bound
+    assert ceiling["per_class"] == pytest.approx({"a": expected, "b": expected}, abs=1e-6)
+    assert own_embedding < 0.95 < expected
+    assert classes_reaching(ceiling, 0.95) == ["a", "b"] and classes_reaching(ceiling, 0.9999) == []
+    assert ceiling["mean_cosine"] == pytest.approx(rho) and ceiling["max_cosine"] == pytest.approx(rho)
+    assert ceiling["logit_scale"] == 10.0
+
+
+def test_orthogonal_classes_peak_away_from_the_centroid():
+    # C orthonormal classes: the best feature is e_c minus the centroid, a gap of scale·√(C/(C − 1)).
+    ceiling = confidence_ceiling(torch.eye(3, 5), scale=4.0, names=("a", "b", "c"))
+    expected = 1.0 / (1.0 + 2.0 * math.exp(-4.0 * math.sqrt(3 / 2)))
+    assert ceiling["per_class"] == pytest.approx({"a": expected, "b": expected, "c": expected}, abs=1e-6)
     assert ceiling["mean_cosine"] == pytest.approx(0.0) and ceiling["max_cosine"] == pytest.approx(0.0)
-    assert ceiling["logit_scale"] == 4.0
 
 
-def test_close_classes_cap_each_other_and_the_threshold_picks_the_reachable_ones():
-    # a and b at 60 degrees (cosine 0.5), c orthogonal to both
+def test_a_class_close_to_another_is_capped_below_a_lone_one():
+    # a and b at 60 degrees, c orthogonal to both: c's ceiling is the highest, a's and b's are equal
     embeddings = torch.tensor([[1.0, 0.0, 0.0], [0.5, math.sqrt(3) / 2, 0.0], [0.0, 0.0, 1.0]])
-    ceiling = confidence_ceiling(embeddings, scale=10.0, names=("a", "b", "c"))
-    a = math.exp(10.0) / (math.exp(10.0) + math.exp(5.0) + 1.0)
-    c = math.exp(10.0) / (math.exp(10.0) + 2.0)
-    assert ceiling["per_class"] == pytest.approx({"a": a, "b": a, "c": c})
-    assert ceiling["max_cosine"] == pytest.approx(0.5) and ceiling["mean_cosine"] == pytest.approx(1 / 6)
-    assert a < 0.995 < c
-    assert classes_reaching(ceiling, 0.995) == ["c"] and classes_reaching(ceiling, 0.9) == ["a", "b", "c"]
+    ceiling = confidence_ceiling(embeddings, scale=5.0, names=("a", "b", "c"))["per_class"]
+    own_a = torch.tensor([5.0, 2.5, 0.0]).softmax(0)[0].item()  # the feature equal to e_a
+    assert ceiling["a"] == pytest.approx(ceiling["b"], abs=1e-6)
+    assert own_a < ceiling["a"] < ceiling["c"]
+    two_class_c = 1.0 / (1.0 + math.exp(-5.0 * math.sqrt(2)))  # c against a alone: more than against a and b
+    assert ceiling["c"] < two_class_c
 
 
 def test_identical_classes_can_never_be_told_apart():
