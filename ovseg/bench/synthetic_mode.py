@@ -117,10 +117,11 @@ def _chains(plan: SyntheticPlan, folder: Path) -> list[Chain]:
     return chains
 
 
-def _recipe_image_size(recipe: Path) -> int:
-    """The data module's image size a recipe sets (64 when it sets none)."""
-    data = yaml.safe_load(recipe.read_text()).get("data", {})
-    return int(data.get("init_args", {}).get("image_size", 64))
+def _recipe_evaluation_data(recipe: Path) -> tuple[int, int]:
+    """(image size, data seed) of a recipe's data module (64 and 0 when it sets none): the synthetic
+    scenes its method is scored on. ``--seed`` seeds the training, not these scenes."""
+    data = yaml.safe_load(recipe.read_text()).get("data", {}).get("init_args", {})
+    return int(data.get("image_size", 64)), int(data.get("seed", 0))
 
 
 def _out_of(method: str, folder: Path) -> Path:
@@ -130,12 +131,12 @@ def _out_of(method: str, folder: Path) -> Path:
 def run_synthetic(plan: SyntheticPlan, folder: Path) -> dict:
     """Train and score every method into ``folder/<method>/``, side by side; returns the report's figures."""
     oracles: dict[str, float] = {}
-    assumed = (plan.eval_images, _recipe_image_size(next(iter(plan.recipes.values()))))
+    assumed = (plan.eval_images, *_recipe_evaluation_data(next(iter(plan.recipes.values()))))
 
-    def compute_oracles(images: int, image_size: int) -> None:
+    def compute_oracles(images: int, image_size: int, data_seed: int) -> None:
         oracles.clear()
         with compute_threads(plan.threads):  # the methods' thread count, beside them
-            oracles.update(synthetic_oracles(images, image_size, plan.seed, plan.recipes.get(TEACHER)))
+            oracles.update(synthetic_oracles(images, image_size, data_seed, plan.recipes.get(TEACHER)))
 
     run_chains(_chains(plan, folder), plan.threads, partial(compute_oracles, *assumed))  # while they train
     results = {method: read_result(_out_of(method, folder)) for method in plan.recipes}
@@ -146,8 +147,9 @@ def run_synthetic(plan: SyntheticPlan, folder: Path) -> dict:
     budgets = {name: method_budget(entry) for name, entry in entries.items()}
     first = next(iter(results.values()))
     first_entry = next(iter(entries.values()))
-    evaluated = (first_entry["results"][dataset]["num_images"], first["train"]["data"]["image_size"])
-    if evaluated != assumed:  # fewer evaluation images, or another size set through --lightning-args
+    data = first["train"]["data"]
+    evaluated = (first_entry["results"][dataset]["num_images"], data["image_size"], data["seed"])
+    if evaluated != assumed:  # fewer evaluation images, or another size or data seed (--lightning-args)
         compute_oracles(*evaluated)
     pictures = draw_pictures(
         folder,
