@@ -1,8 +1,9 @@
 """The benchmark's processes, run side by side: each method is a chain of steps (``python -m ...``).
 
-Chains run concurrently, the steps of one chain in order (S-Seg+ needs S-Seg's checkpoint). Every
-process gets the same fixed number of compute threads (``OMP_NUM_THREADS``), so a method's numerics,
-and therefore its figures, do not depend on how many cores the machine has or on what else runs.
+Chains run concurrently (up to a limit, the rest waiting in order), the steps of one chain in
+order (S-Seg+ needs S-Seg's checkpoint). Every process gets the same fixed number of compute
+threads (``OMP_NUM_THREADS``), so a method's numerics, and therefore its figures, do not depend on
+how many cores the machine has or on what else runs.
 Each step's output goes to its own log file; the terminal gets one line when a step starts and one
 when it ends. When a step fails, the others are stopped and the error names its log.
 """
@@ -78,29 +79,38 @@ def _stop(running: dict[str, tuple[subprocess.Popen, float, Step]]) -> None:
 
 
 def run_chains(
-    chains: Sequence[Chain], threads: int, while_waiting: Callable[[], None] | None = None
+    chains: Sequence[Chain],
+    threads: int,
+    while_waiting: Callable[[], None] | None = None,
+    max_running: int | None = None,
 ) -> None:
     """Run every chain to its end, concurrently; ``while_waiting`` runs in this process meanwhile.
+
+    At most ``max_running`` chains run at once (all of them when None); the others wait, in order,
+    and start as running chains end.
 
     Raises:
         MethodRunError: a step exited with an error (the other processes are stopped first).
     """
     env = thread_environment(threads)
-    pending = {chain.name: chain for chain in chains}
+    limit = len(chains) if max_running is None else max(1, max_running)
+    waiting = list(chains)
+    by_name = {chain.name: chain for chain in chains}
     running: dict[str, tuple[subprocess.Popen, float, Step]] = {}
 
-    def start_next(chain: Chain) -> None:
+    def advance(chain: Chain) -> None:
+        """Start the chain's next step; a chain with none left makes way for a waiting one."""
         if not chain.steps and chain.plan_next is not None:
             chain.steps, chain.plan_next = chain.plan_next(), None
         if chain.steps:
             step = chain.steps.pop(0)
             running[chain.name] = (*_start(step, env), step)
-        else:
-            del pending[chain.name]
+        elif waiting:
+            advance(waiting.pop(0))
 
     try:
-        for chain in chains:
-            start_next(chain)
+        while waiting and len(running) < limit:
+            advance(waiting.pop(0))
         if while_waiting is not None:
             while_waiting()
         heartbeat = time.perf_counter()
@@ -109,7 +119,8 @@ def run_chains(
             if time.perf_counter() - heartbeat >= HEARTBEAT_SECONDS:
                 heartbeat = time.perf_counter()
                 still = ", ".join(f"{s.what} ({heartbeat - t:.0f} s)" for _, t, s in running.values())
-                print(f"bench: still running: {still}", flush=True)
+                queued = f"; {len(waiting)} waiting" if waiting else ""
+                print(f"bench: still running: {still}{queued}", flush=True)
             for name, (process, started, step) in list(running.items()):
                 if process.poll() is None:
                     continue
@@ -121,7 +132,7 @@ def run_chains(
                         f"{rerun_command(step.module, step.args)}"
                     )
                 print(f"bench: {step.what}: done in {time.perf_counter() - started:.0f} s", flush=True)
-                start_next(pending[name])
+                advance(by_name[name])
     finally:
         _stop(running)
 

@@ -29,6 +29,7 @@ INCOMPLETE = ".incomplete"
 EXAMPLES = """examples:
   benchmarks/bench.py                                   # synthetic mode, both methods
   benchmarks/bench.py --steps 50 --eval-images 64       # a quicker synthetic run
+  benchmarks/bench.py --seed 0 1 2                      # three seeds: the spread of every method
   benchmarks/bench.py --data voc context coco --segclip-ckpt segclip.bin --sseg-ckpt sseg.ckpt \\
       --data-root /data --protocol groupvit             # real mode
 """
@@ -55,7 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument(
         "--steps", type=int, default=None, help="steps per method (default: each recipe's)"
     )
-    synthetic.add_argument("--seed", type=int, default=0)
+    synthetic.add_argument(
+        "--seed",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="training seed; with several (e.g. --seed 0 1 2) every method trains once per seed and the "
+        "report adds each seed's mIoU with the mean ± std; the main table and pictures are the first seed's",
+    )
     synthetic.add_argument(
         "--threads",
         type=int,

@@ -3,6 +3,8 @@
 A report is plain data::
 
     {"run": str, "mode": "synthetic" | "real", "protocol": str, "datasets": [str], "seed": int | None,
+     "seeds": [int] (synthetic mode), "seed_spread": {name: {"seeds", "mIoU", "aAcc", "mIoU_mean",
+     "mIoU_std", "aAcc_mean", "aAcc_std"}} | None (synthetic mode with several seeds),
      "budget": {"per_method": {name: {...}}, "statement": str},
      "chance": {dataset: {"all_background": float, "uniform": float}},
      "oracle": {dataset: {source: float}} (synthetic mode: pseudo-mask upper bounds, optional),
@@ -148,6 +150,33 @@ def ceiling_rows(report: dict) -> list[list[str]]:
     return rows
 
 
+SPREAD_HEADER = ["method", "seeds", "mIoU per seed", "mIoU mean ± std", "aAcc mean ± std"]
+
+
+def spread_note(report: dict) -> str:
+    return (
+        f"Each method trained once per seed (initialisation, order and augmentation of the same training "
+        f"pairs); standard deviation over seeds (n − 1). The other tables and the pictures are seed "
+        f"{report['seed']}'s."
+    )
+
+
+def spread_rows(report: dict) -> list[list[str]]:
+    """One row per method trained with several seeds (synthetic mode)."""
+    rows = []
+    for name, spread in (report.get("seed_spread") or {}).items():
+        rows.append(
+            [
+                name,
+                " ".join(str(seed) for seed in spread["seeds"]),
+                " / ".join(_fmt(value) for value in spread["mIoU"]),
+                f"{_fmt(spread['mIoU_mean'])} ± {_fmt(spread['mIoU_std'])}",
+                f"{_fmt(spread['aAcc_mean'])} ± {_fmt(spread['aAcc_std'])}",
+            ]
+        )
+    return rows
+
+
 def protocol_lines(report: dict) -> list[str]:
     """The evaluation settings per dataset (they are method-blind: taken from the first method)."""
     first = next(iter(report["methods"].values()))
@@ -187,6 +216,10 @@ def print_report(report: dict, console: Console | None = None) -> None:
     console = console or Console(width=160)
     title = f"ovseg bench · {report['mode']} · protocol {report['protocol']}"
     console.print(_table(title, header(report), summary_rows(report)))
+    spread = spread_rows(report)
+    if spread:
+        console.print(_table("spread over seeds", SPREAD_HEADER, spread))
+        console.print(spread_note(report))
     console.print(_table("budget per method", BUDGET_HEADER, budget_rows(report)))
     console.print(report["budget"]["statement"])
     for line in protocol_lines(report):
@@ -210,6 +243,9 @@ def markdown(report: dict) -> str:
     lines = [f"# ovseg bench — {report['run']}", ""]
     lines.append(f"Mode **{report['mode']}**, protocol **{report['protocol']}**. {report.get('note', '')}")
     lines += ["", *_md_table(header(report), summary_rows(report))]
+    spread = spread_rows(report)
+    if spread:
+        lines += ["", "## Spread over seeds", "", *_md_table(SPREAD_HEADER, spread), "", spread_note(report)]
     lines += ["", "## Budget", "", *_md_table(BUDGET_HEADER, budget_rows(report))]
     lines += ["", report["budget"]["statement"]]
     lines += ["", "## Protocol", "", *[f"- {line}" for line in protocol_lines(report)]]

@@ -5,11 +5,18 @@ step count (``--steps``, or each recipe's own length) and the same evaluation pr
 synthetic evaluation split. The methods train side by side, each process with the same fixed number
 of threads (``--threads``, default 1), so the figures do not depend on the machine's core count.
 S-Seg+ (``sseg+``) follows S-Seg in its process chain: pseudo-labels, then self-training.
+
+With several seeds (``--seed 0 1 2``) every method also trains once per further seed, into
+``seed-<N>/<method>/``: the seed changes the initialisation and the order and augmentation of the
+training pairs, not the scenes. The report's main figures and pictures are the first seed's; the
+spread over seeds (each seed's mIoU, mean ± standard deviation) is a table of its own.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
+import statistics
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -38,7 +45,7 @@ IMAGE_TEXT_METHODS = ("segclip", "sseg")  # trained on the synthetic pairs; S-Se
 class SyntheticPlan:
     recipes: dict[str, Path]  # method alias → its tiny recipe
     steps: int | None  # None: each recipe's own length
-    seed: int
+    seeds: tuple[int, ...]  # the first one's runs give the report's main figures and pictures
     eval_images: int
     grid: int
     protocol: str
@@ -71,10 +78,13 @@ def plan_synthetic(args) -> SyntheticPlan:
         raise BenchInputError(f"--steps must be at least 1, got {args.steps}.")
     if args.threads < 1:
         raise BenchInputError(f"--threads must be at least 1, got {args.threads}.")
+    seeds = tuple(args.seed)
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise BenchInputError(f"--seed takes distinct seeds of at least 0, got {' '.join(map(str, seeds))}.")
     return SyntheticPlan(
         recipes,
         args.steps,
-        args.seed,
+        seeds,
         args.eval_images,
         args.grid,
         args.protocol,
@@ -83,38 +93,77 @@ def plan_synthetic(args) -> SyntheticPlan:
     )
 
 
-def _method_args(plan: SyntheticPlan) -> list[str]:
-    """``method_run`` arguments every method shares: seed, evaluation, steps, protocol."""
+def _method_args(plan: SyntheticPlan, seed: int) -> list[str]:
+    """``method_run`` arguments every method of one seed shares: seed, evaluation, steps, protocol."""
     return [
-        "--seed", str(plan.seed), "--eval-limit", str(plan.eval_images), "--grid", str(plan.grid),
+        "--seed", str(seed), "--eval-limit", str(plan.eval_images), "--grid", str(plan.grid),
         *(["--steps", str(plan.steps)] if plan.steps is not None else []),
         "--protocol", plan.protocol,
     ]  # fmt: skip
 
 
+def seed_folder(plan: SyntheticPlan, folder: Path, seed: int) -> Path:
+    """Where one seed's method folders go: the run folder for the first seed, else ``seed-<N>/``."""
+    return folder if seed == plan.seeds[0] else folder / f"seed-{seed}"
+
+
 def _chains(plan: SyntheticPlan, folder: Path) -> list[Chain]:
-    """One chain per trained method; S-Seg+ continues S-Seg's chain once its checkpoint exists."""
+    """One chain per trained method and seed, the first seed's first; S-Seg+ continues S-Seg's
+    chain once its checkpoint exists."""
     length = f"{plan.steps} steps" if plan.steps is not None else "its recipe's length"
     chains = []
-    for method, recipe in plan.recipes.items():
-        if method == SELF_TRAINING:
-            continue
-        out = folder / method
-        args = ["--recipe", str(recipe), "--out", str(out), *_method_args(plan), *plan.lightning_args]
-        step = Step(
-            f"training {display_name(method)} for {length}", "ovseg.bench.method_run", args, out / "train.log"
-        )
-        chains.append(Chain(method, [step]))
-        if method == TEACHER and SELF_TRAINING in plan.recipes:
-            chains[-1].plan_next = partial(
-                self_training_steps,
-                out,
-                folder / SELF_TRAINING_FOLDER,
-                plan.recipes[SELF_TRAINING],
-                plan.protocol,
-                _method_args(plan),
+    for seed in plan.seeds:
+        where = seed_folder(plan, folder, seed)
+        suffix = "" if seed == plan.seeds[0] else f" (seed {seed})"
+        for method, recipe in plan.recipes.items():
+            if method == SELF_TRAINING:
+                continue
+            out = where / method
+            args = [
+                "--recipe",
+                str(recipe),
+                "--out",
+                str(out),
+                *_method_args(plan, seed),
+                *plan.lightning_args,
+            ]
+            what = f"training {display_name(method)} for {length}{suffix}"
+            chains.append(
+                Chain(method + suffix, [Step(what, "ovseg.bench.method_run", args, out / "train.log")])
             )
+            if method == TEACHER and SELF_TRAINING in plan.recipes:
+                chains[-1].plan_next = partial(
+                    self_training_steps,
+                    out,
+                    where / SELF_TRAINING_FOLDER,
+                    plan.recipes[SELF_TRAINING],
+                    plan.protocol,
+                    _method_args(plan, seed),
+                )
     return chains
+
+
+def concurrent_chains(plan: SyntheticPlan) -> int:
+    """How many chains run at once: one seed's methods always side by side; further seeds' runs
+    fill the machine's cores (``threads`` each) without sharing them, so the timings stay fair."""
+    per_seed = sum(method != SELF_TRAINING for method in plan.recipes)
+    return max(per_seed, (os.cpu_count() or 1) // plan.threads)
+
+
+def seed_spread(plan: SyntheticPlan, folder: Path) -> dict[str, dict]:
+    """Per method (display name): each seed's mIoU and aAcc on the synthetic split, with mean and
+    standard deviation (n − 1) over the seeds."""
+    spread = {}
+    for method in plan.recipes:
+        runs = [read_result(_out_of(method, seed_folder(plan, folder, seed))) for seed in plan.seeds]
+        entry: dict = {"seeds": list(plan.seeds)}
+        for key in ("mIoU", "aAcc"):
+            values = [run["eval"]["metrics"][key] for run in runs]
+            entry[key] = values
+            entry[f"{key}_mean"] = statistics.fmean(values)
+            entry[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
+        spread[display_name(method)] = entry
+    return spread
 
 
 def _recipe_evaluation_data(recipe: Path) -> tuple[int, int]:
@@ -129,7 +178,8 @@ def _out_of(method: str, folder: Path) -> Path:
 
 
 def run_synthetic(plan: SyntheticPlan, folder: Path) -> dict:
-    """Train and score every method into ``folder/<method>/``, side by side; returns the report's figures."""
+    """Train and score every method into ``folder/<method>/`` (further seeds: ``seed-<N>/<method>/``),
+    side by side; returns the report's figures."""
     oracles: dict[str, float] = {}
     assumed = (plan.eval_images, *_recipe_evaluation_data(next(iter(plan.recipes.values()))))
 
@@ -138,7 +188,8 @@ def run_synthetic(plan: SyntheticPlan, folder: Path) -> dict:
         with compute_threads(plan.threads):  # the methods' thread count, beside them
             oracles.update(synthetic_oracles(images, image_size, data_seed, plan.recipes.get(TEACHER)))
 
-    run_chains(_chains(plan, folder), plan.threads, partial(compute_oracles, *assumed))  # while they train
+    oracles_meanwhile = partial(compute_oracles, *assumed)  # in this process, while the methods train
+    run_chains(_chains(plan, folder), plan.threads, oracles_meanwhile, concurrent_chains(plan))
     results = {method: read_result(_out_of(method, folder)) for method in plan.recipes}
     entries = {display_name(m): method_entry(r) for m, r in results.items()}
     if SELF_TRAINING in results:
@@ -162,7 +213,9 @@ def run_synthetic(plan: SyntheticPlan, folder: Path) -> dict:
         "mode": "synthetic",
         "protocol": plan.protocol,
         "datasets": [dataset],
-        "seed": plan.seed,
+        "seed": plan.seeds[0],
+        "seeds": list(plan.seeds),
+        "seed_spread": seed_spread(plan, folder) if len(plan.seeds) > 1 else None,
         "threads_per_method": plan.threads,
         "budget": {"per_method": budgets, "statement": budget_statement(budgets, trained=True)},
         "chance": {dataset: first["chance"]},

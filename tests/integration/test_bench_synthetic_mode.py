@@ -13,7 +13,19 @@ from ovseg.bench.program import REPO, main
 @pytest.mark.slow
 def test_synthetic_mode_trains_both_methods_and_writes_the_whole_report(tmp_path):
     lightning = "--data.batch_size 4 --data.num_workers 0 --data.synthetic_length 32"
-    argv = ["--steps", "2", "--eval-images", "6", "--grid", "2", "--seed", "3", "--lightning-args", lightning]
+    argv = [
+        "--steps",
+        "2",
+        "--eval-images",
+        "6",
+        "--grid",
+        "2",
+        "--seed",
+        "3",
+        "4",
+        "--lightning-args",
+        lightning,
+    ]
     assert main([*argv, "--out", str(tmp_path), "--run", "s"]) == 0
     assert [p.name for p in tmp_path.iterdir()] == ["s"]
     report = json.loads((tmp_path / "s" / "report.json").read_text())
@@ -38,6 +50,22 @@ def test_synthetic_mode_trains_both_methods_and_writes_the_whole_report(tmp_path
     statement = report["budget"]["statement"]
     assert statement.startswith("Same budget for every method: 2 optimisation steps")
     assert "S-Seg+ starts from S-Seg's labels of the training scenes and adds 2 steps" in statement
+    # the second seed: every method again, S-Seg+ included, in seed-4/; the spread of each method
+    assert report["seed"] == 3 and report["seeds"] == [3, 4]
+    assert len(list((tmp_path / "s" / "seed-4" / "sseg_plus" / "pseudo_labels").rglob("*.png"))) == 32
+    for name, folder in (("SegCLIP", "segclip"), ("S-Seg", "sseg"), ("S-Seg+", "sseg_plus")):
+        spread = report["seed_spread"][name]
+        first, second = (
+            json.loads((tmp_path / "s" / sub / folder / "result.json").read_text()) for sub in (".", "seed-4")
+        )
+        assert spread["seeds"] == [3, 4] and spread["mIoU"] == [
+            first["eval"]["metrics"]["mIoU"],
+            second["eval"]["metrics"]["mIoU"],
+        ]
+        assert (
+            report["methods"][name]["results"]["synthetic"]["mIoU"] == spread["mIoU"][0]
+        )  # main table: seed 3
+    assert "## Spread over seeds" in (tmp_path / "s" / "report.md").read_text()
     assert set(report["pictures"]) == {"predictions", "per_class_iou_synthetic", "training_loss"}
     assert all((tmp_path / "s" / name).is_file() for name in report["pictures"].values())
     assert main([*argv, "--out", str(tmp_path), "--run", "s"]) == 2  # a run is never overwritten

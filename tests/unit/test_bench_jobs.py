@@ -10,7 +10,7 @@ import pytest
 from ovseg.bench.inputs import BenchInputError
 from ovseg.bench.jobs import Chain, Step, run_chains
 from ovseg.bench.runs import MethodRunError
-from ovseg.bench.synthetic_mode import plan_synthetic
+from ovseg.bench.synthetic_mode import _chains, concurrent_chains, plan_synthetic
 
 
 def python_step(tmp_path, name: str, statement: str) -> Step:
@@ -56,7 +56,7 @@ def test_a_failing_step_stops_the_others_and_names_its_log(tmp_path):
 
 
 def plan_args(**changes) -> argparse.Namespace:
-    values = dict(methods=["segclip", "sseg", "sseg+"], protocol="groupvit", steps=None, seed=0, threads=1,
+    values = dict(methods=["segclip", "sseg", "sseg+"], protocol="groupvit", steps=None, seed=[0], threads=1,
                   eval_images=8, grid=2, lightning_args="")  # fmt: skip
     return argparse.Namespace(**{**values, **changes})
 
@@ -72,6 +72,43 @@ def test_the_plan_checks_methods_and_threads_before_any_work():
         plan_synthetic(plan_args(methods=["groupvit"]))
     with pytest.raises(BenchInputError, match="--threads must be at least 1"):
         plan_synthetic(plan_args(threads=0))
+    with pytest.raises(BenchInputError, match="--seed takes distinct seeds of at least 0, got 1 1"):
+        plan_synthetic(plan_args(seed=[1, 1]))
+    with pytest.raises(BenchInputError, match="got 0 -2"):
+        plan_synthetic(plan_args(seed=[0, -2]))
+
+
+def test_further_seeds_train_every_method_again_in_a_folder_of_their_own(tmp_path, monkeypatch):
+    plan = plan_synthetic(plan_args(seed=[3, 7]))
+    chains = _chains(plan, tmp_path)
+    assert [chain.name for chain in chains] == ["segclip", "sseg", "segclip (seed 7)", "sseg (seed 7)"]
+    outs = [chain.steps[0].args[chain.steps[0].args.index("--out") + 1] for chain in chains]
+    assert outs == [str(tmp_path / "segclip"), str(tmp_path / "sseg"),
+                    str(tmp_path / "seed-7" / "segclip"), str(tmp_path / "seed-7" / "sseg")]  # fmt: skip
+    seeds = [chain.steps[0].args[chain.steps[0].args.index("--seed") + 1] for chain in chains]
+    assert seeds == ["3", "3", "7", "7"]
+    assert chains[1].plan_next is not None and chains[3].plan_next is not None  # S-Seg+ after each S-Seg
+    assert chains[3].plan_next.args[1] == tmp_path / "seed-7" / "sseg_plus"
+    # one seed's methods always side by side; further seeds fill the cores without sharing them
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert concurrent_chains(plan) == 2
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert concurrent_chains(plan) == 8
+    assert concurrent_chains(plan_synthetic(plan_args(seed=[3, 7], threads=2))) == 4
+
+
+def test_at_most_max_running_chains_run_at_once(tmp_path):
+    def stamped(name: str) -> Step:  # writes its start and end times
+        statement = (
+            f"import time, pathlib; p = pathlib.Path({str(tmp_path / name)!r}); start = time.time(); "
+            "time.sleep(0.8); p.write_text(f'{start} {time.time()}')"
+        )
+        return python_step(tmp_path, name, statement)
+
+    run_chains([Chain(name, [stamped(name)]) for name in ("a", "b", "c")], threads=1, max_running=2)
+    times = {name: [float(t) for t in (tmp_path / name).read_text().split()] for name in "abc"}
+    assert times["c"][0] >= min(times["a"][1], times["b"][1])  # c waited for a or b to end
+    assert times["b"][0] < times["a"][1] and times["a"][0] < times["b"][1]  # a and b overlapped
 
 
 def test_a_long_step_is_reported_as_still_running(tmp_path, monkeypatch, capsys):
