@@ -120,13 +120,8 @@ def _chains(plan: SyntheticPlan, folder: Path) -> list[Chain]:
                 continue
             out = where / method
             args = [
-                "--recipe",
-                str(recipe),
-                "--out",
-                str(out),
-                *_method_args(plan, seed),
-                *plan.lightning_args,
-            ]
+                "--recipe", str(recipe), "--out", str(out), *_method_args(plan, seed), *plan.lightning_args,
+            ]  # fmt: skip
             what = f"training {display_name(method)} for {length}{suffix}"
             chains.append(
                 Chain(method + suffix, [Step(what, "ovseg.bench.method_run", args, out / "train.log")])
