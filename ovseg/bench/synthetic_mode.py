@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import shlex
 import statistics
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -128,14 +129,23 @@ def _chains(plan: SyntheticPlan, folder: Path) -> list[Chain]:
             )
             if method == TEACHER and SELF_TRAINING in plan.recipes:
                 chains[-1].plan_next = partial(
-                    self_training_steps,
-                    out,
-                    where / SELF_TRAINING_FOLDER,
-                    plan.recipes[SELF_TRAINING],
-                    plan.protocol,
-                    _method_args(plan, seed),
+                    _named_steps,
+                    suffix,
+                    partial(
+                        self_training_steps,
+                        out,
+                        where / SELF_TRAINING_FOLDER,
+                        plan.recipes[SELF_TRAINING],
+                        plan.protocol,
+                        _method_args(plan, seed),
+                    ),
                 )
     return chains
+
+
+def _named_steps(suffix: str, plan_steps: Callable[[], list[Step]]) -> list[Step]:
+    """The planned steps, each described with the seed suffix (empty for the first seed)."""
+    return [replace(step, what=step.what + suffix) for step in plan_steps()]
 
 
 def concurrent_chains(plan: SyntheticPlan) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import pytest
@@ -88,7 +89,15 @@ def test_further_seeds_train_every_method_again_in_a_folder_of_their_own(tmp_pat
     seeds = [chain.steps[0].args[chain.steps[0].args.index("--seed") + 1] for chain in chains]
     assert seeds == ["3", "3", "7", "7"]
     assert chains[1].plan_next is not None and chains[3].plan_next is not None  # S-Seg+ after each S-Seg
-    assert chains[3].plan_next.args[1] == tmp_path / "seed-7" / "sseg_plus"
+    (tmp_path / "seed-7" / "sseg").mkdir(parents=True)  # what S-Seg's run leaves for S-Seg+'s planning
+    data = {"synthetic_length": 32, "image_size": 64, "seed": 0}
+    (tmp_path / "seed-7" / "sseg" / "result.json").write_text(json.dumps({"train": {"data": data}}))
+    planned = chains[3].plan_next()
+    assert [step.what for step in planned] == [
+        "pseudo-labelling 32 training scenes with S-Seg (seed 7)",
+        "training S-Seg+ (selftrain on S-Seg's pseudo-labels) (seed 7)",
+    ]
+    assert all(str(tmp_path / "seed-7" / "sseg_plus") in str(step.log) for step in planned)
     # one seed's methods always side by side; further seeds fill the cores without sharing them
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     assert concurrent_chains(plan) == 2
