@@ -36,7 +36,8 @@ def best_class_probabilities(
 
     Projected gradient ascent on the unit ball, all classes at once, each with its own step size:
     a step that raises the objective is kept and the next one is 1.5× longer; one that does not is
-    undone and the step halved. Monotone, so never below the start (c's own embedding).
+    undone and the step halved. Monotone, so never below the start (c's own embedding). The gradient
+    of ``log softmax(scale · E f)[c]`` is ``scale · (e_c − Σ_d p_d e_d)``.
 
     Args:
         embeddings: (C, D) normalised class embeddings E.
@@ -46,24 +47,25 @@ def best_class_probabilities(
     num_classes = embeddings.shape[0]
     target = torch.arange(num_classes, device=embeddings.device)  # (C,): row c maximises class c
 
-    def objective(features: torch.Tensor) -> torch.Tensor:  # (C, D) → (C,) log-probability of own class
-        logits = scale * features @ embeddings.T  # (C, C)
-        return logits.log_softmax(dim=-1)[target, target]
+    def objective(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(C, D) features → (C,) log-probability of each row's own class, (C, C) probabilities."""
+        log_probs = (scale * features @ embeddings.T).log_softmax(dim=-1)  # (C, C)
+        return log_probs[target, target], log_probs.exp()
 
-    features = embeddings.clone().requires_grad_(True)  # (C, D): start at each class's own embedding
-    value = objective(features)  # (C,)
+    features = embeddings.clone()  # (C, D): start at each class's own embedding
+    value, probs = objective(features)  # (C,), (C, C)
     # The Hessian is −scale²·Cov_p(E), whose norm is at most scale² for unit embeddings.
-    first_step = 1.0 / max(scale * scale, 1e-12)
-    step = embeddings.new_full((num_classes, 1), first_step)  # (C, 1)
+    step = embeddings.new_full((num_classes, 1), 1.0 / max(scale * scale, 1e-12))  # (C, 1)
     for _ in range(steps):
-        (gradient,) = torch.autograd.grad(value.sum(), features)  # (C, D)
-        trial = _project_to_ball(features.detach() + step * gradient).requires_grad_(True)  # (C, D)
-        trial_value = objective(trial)  # (C,)
-        better = (trial_value > value)[:, None]  # (C, 1)
-        step = torch.where(better, step * 1.5, step * 0.5)
-        features = torch.where(better, trial, features).detach().requires_grad_(True)  # (C, D)
-        value = objective(features)
-    return objective(F.normalize(features.detach(), dim=-1)).exp().detach()  # the maximum lies on the sphere
+        gradient = scale * (embeddings - probs @ embeddings)  # (C, D)
+        trial = _project_to_ball(features + step * gradient)  # (C, D)
+        trial_value, trial_probs = objective(trial)  # (C,), (C, C)
+        better = trial_value > value  # (C,)
+        step = torch.where(better[:, None], step * 1.5, step * 0.5)
+        features = torch.where(better[:, None], trial, features)  # (C, D)
+        value = torch.where(better, trial_value, value)  # (C,)
+        probs = torch.where(better[:, None], trial_probs, probs)  # (C, C)
+    return objective(F.normalize(features, dim=-1))[0].exp()  # the maximum lies on the sphere
 
 
 def confidence_ceiling(class_embeddings: torch.Tensor, scale: float, names: tuple[str, ...]) -> dict:
@@ -82,8 +84,7 @@ def confidence_ceiling(class_embeddings: torch.Tensor, scale: float, names: tupl
         raise ValueError(f"{class_embeddings.shape[0]} class embeddings for {len(names)} names.")
     embeddings = F.normalize(class_embeddings.detach().double(), dim=-1)  # (C, D)
     cosine = embeddings @ embeddings.T  # (C, C)
-    with torch.enable_grad():
-        ceiling = best_class_probabilities(embeddings, float(scale))  # (C,)
+    ceiling = best_class_probabilities(embeddings, float(scale))  # (C,)
     pairs = cosine[~torch.eye(len(names), dtype=torch.bool, device=cosine.device)]  # (C·(C−1),)
     return {
         "logit_scale": float(scale),
