@@ -52,14 +52,26 @@ def pair_batch(batch: int = 4, size: int = 32) -> dict:
 
 def test_maskformer_outputs_and_auxiliary_layers():
     torch.manual_seed(0)
-    model = MaskFormer(
-        **{k: TINY[k] for k in ("backbone", "conv_dim", "mask_dim", "hidden_dim", "num_queries")}
-    )
+    sizes = ("backbone", "conv_dim", "mask_dim", "hidden_dim", "num_queries")
+    model = MaskFormer(**{k: TINY[k] for k in sizes})
     out = model(torch.randn(2, 3, 64, 64))
     assert out.pred_masks.shape == (2, 6, 16, 16)  # stride 4
-    assert out.mask_features.shape == (2, 6, 256)
+    assert out.queries.shape == (2, 6, TINY["hidden_dim"])
+    assert model.mask_features(out.queries).shape == (2, 6, 256)
     assert len(out.aux_masks) == 6  # before the first layer and after layers 1..5 of 6
-    torch.testing.assert_close(out.image_embedding, out.mask_features.mean(1))
+
+
+def test_image_embedding_projects_the_mean_query_not_the_mean_of_projections():
+    """S-Seg §3: mean of the N query embeddings → 2-layer MLP (not linear: the order matters)."""
+    torch.manual_seed(0)
+    sizes = ("backbone", "conv_dim", "mask_dim", "hidden_dim", "num_queries")
+    model = MaskFormer(**{k: TINY[k] for k in sizes}).eval()  # BatchNorm on its running statistics
+    queries = torch.randn(2, 6, TINY["hidden_dim"])
+    with torch.no_grad():
+        image = model.image_embedding(queries)  # (2, 256)
+        torch.testing.assert_close(image, model.projection(queries.mean(1)))
+        mean_of_features = model.mask_features(queries).mean(1)  # (2, 256)
+    assert not torch.allclose(image, mean_of_features, atol=1e-3)
 
 
 def test_swin_backbone_gives_channels_first_maps_at_any_size():
@@ -93,7 +105,7 @@ def test_segment_scores_are_the_class_weighted_sum_of_mask_probabilities():
     with torch.no_grad():
         scores = model.segment(images, classes)
         out = model.model(images)
-        probs = model.mask_class_probs(out.mask_features, classes)  # (B, N, C)
+        probs = model.mask_class_probs(model.model.mask_features(out.queries), classes)  # (B, N, C)
     assert scores.shape == (2, 5, 8, 8)
     expected = (probs[0, :, 2, None, None] * out.pred_masks[0].sigmoid()).sum(0)  # class 2 of image 0
     torch.testing.assert_close(scores[0, 2], expected)
@@ -178,4 +190,4 @@ def test_paper_configuration_steps_with_dino_pseudo_masks(tmp_path):
     loss = model.training_step(batch, 0)
     loss.backward()
     out = model.model(batch["image"])
-    assert out.pred_masks.shape == (2, 64, 56, 56) and out.mask_features.shape == (2, 64, 256)
+    assert out.pred_masks.shape == (2, 64, 56, 56) and model.mask_features(out.queries).shape == (2, 64, 256)

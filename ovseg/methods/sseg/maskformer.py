@@ -1,8 +1,10 @@
 """S-Seg's image side: a MaskFormer whose queries become mask features in the image-text space.
 
 backbone → pixel decoder → transformer decoder → per query: a mask (query embedding · per-pixel
-embeddings) and a mask feature (2-layer MLP of the query embedding into the shared space). The image
-embedding is the mean of the N mask features (S-Seg §3: it meets the caption in the contrastive loss).
+embeddings) and a query embedding. As in S-Seg §3 (and GroupViT, whose design it follows), the image
+embedding is the mean of the N query embeddings *then* the 2-layer MLP into the shared space; it
+meets the caption in the contrastive loss. At inference the same MLP maps each query on its own:
+the mask features that are compared with the class names.
 """
 
 from __future__ import annotations
@@ -23,13 +25,8 @@ class MaskFormerOutput:
     """What the MaskFormer returns (no losses)."""
 
     pred_masks: torch.Tensor  # (B, N, H/4, W/4) mask logits of the last decoder layer
-    mask_features: torch.Tensor  # (B, N, D) per-query features in the shared image-text space
+    queries: torch.Tensor  # (B, N, E) query embeddings of the last decoder layer
     aux_masks: list[torch.Tensor]  # (B, N, H/4, W/4) mask logits before the first and of each earlier layer
-
-    @property
-    def image_embedding(self) -> torch.Tensor:
-        """(B, D): the mean of the N mask features."""
-        return self.mask_features.mean(dim=1)
 
 
 class MaskFormer(nn.Module):
@@ -88,8 +85,12 @@ class MaskFormer(nn.Module):
         pixels, maps = self.pixel_decoder(self.backbone(images))  # (B, M, H/4, W/4), coarse maps
         stages = self.decoder(maps, pixels)  # (queries (B, N, E), masks (B, N, H/4, W/4)) per stage
         queries, masks = stages[-1]
-        return MaskFormerOutput(
-            pred_masks=masks,
-            mask_features=self.projection(queries),  # (B, N, D)
-            aux_masks=[m for _, m in stages[:-1]],
-        )
+        return MaskFormerOutput(pred_masks=masks, queries=queries, aux_masks=[m for _, m in stages[:-1]])
+
+    def image_embedding(self, queries: torch.Tensor) -> torch.Tensor:
+        """(B, N, E) queries → (B, D): their mean, projected (what the contrastive loss sees)."""
+        return self.projection(queries.mean(dim=1))  # (B, D)
+
+    def mask_features(self, queries: torch.Tensor) -> torch.Tensor:
+        """(B, N, E) queries → (B, N, D): each one projected on its own (what is classified)."""
+        return self.projection(queries)  # (B, N, D)

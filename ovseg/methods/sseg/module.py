@@ -2,9 +2,11 @@
 
 Training (S-Seg §3): L = λ_mask·L_mask + λ_con·L_con, where L_mask matches the N predicted masks to
 the K pseudo-masks (``MaskCriterion``) and L_con is CLIP's symmetric InfoNCE between the image
-embedding (mean of the N mask features) and the caption's feature, negatives from every process.
-Segmentation: each mask's feature is classified by cosine similarity with the class embeddings
-(softmax at the learned temperature); a class's score at a pixel is Σ_q p_q(c)·σ(m_q).
+embedding (the mean of the N query embeddings, then the projection MLP) and the caption's feature,
+negatives from every process.
+Segmentation: each mask's feature (its query, projected on its own) is classified by cosine
+similarity with the class embeddings (softmax at the learned temperature); a class's score at a
+pixel is Σ_q p_q(c)·σ(m_q).
 """
 
 from __future__ import annotations
@@ -183,7 +185,8 @@ class SSeg(OpenVocabSegmenter):
         targets = self.make_pseudo_masks(batch, tuple(output.pred_masks.shape[-2:]))
         mask = self.criterion(output.pred_masks, output.aux_masks, targets)
         scale = self.logit_scale()
-        contrastive = contrastive_loss(output.image_embedding, self.encode_tokens(batch), scale)
+        image = self.model.image_embedding(output.queries)  # (B, D)
+        contrastive = contrastive_loss(image, self.encode_tokens(batch), scale)
         h = self.hparams
         total = h.mask_weight * mask["mask"] + h.contrastive_weight * contrastive  # S-Seg: L = L_mask + L_con
         batch_size = batch["image"].shape[0]
@@ -230,7 +233,7 @@ class SSeg(OpenVocabSegmenter):
 
     def segment(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
         output = self.model(images)
-        probs = self.mask_class_probs(output.mask_features, class_embeddings)  # (B, N, C)
+        probs = self.mask_class_probs(self.model.mask_features(output.queries), class_embeddings)  # (B, N, C)
         masks = output.pred_masks.float().sigmoid()  # (B, N, h, w)
         scores = torch.einsum("bnc,bnhw->bchw", probs, masks)  # (B, C, h, w): Σ_q p_q(c)·σ(m_q)
         if self.score_norm == "masks":
@@ -241,7 +244,7 @@ class SSeg(OpenVocabSegmenter):
         return float(self.logit_scale())
 
     def classify_images(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
-        image = self.model(images).image_embedding[:, None]  # (B, 1, D)
+        image = self.model.image_embedding(self.model(images).queries)[:, None]  # (B, 1, D)
         return self.mask_class_probs(image, class_embeddings)[:, 0]  # (B, C)
 
 
