@@ -110,7 +110,8 @@ def seed_folder(plan: SyntheticPlan, folder: Path, seed: int) -> Path:
 
 def _chains(plan: SyntheticPlan, folder: Path) -> list[Chain]:
     """One chain per trained method and seed, the first seed's first; S-Seg+ continues S-Seg's
-    chain once its checkpoint exists."""
+    chain once its checkpoint exists. Further seeds' chains wait in the queue longest first (S-Seg
+    with S-Seg+ before SegCLIP), so that a short chain, not a long one, ends the run."""
     length = f"{plan.steps} steps" if plan.steps is not None else "its recipe's length"
     chains = []
     for seed in plan.seeds:
@@ -140,7 +141,8 @@ def _chains(plan: SyntheticPlan, folder: Path) -> list[Chain]:
                         _method_args(plan, seed),
                     ),
                 )
-    return chains
+    first_seed = _trained_per_seed(plan)
+    return chains[:first_seed] + sorted(chains[first_seed:], key=lambda chain: chain.plan_next is None)
 
 
 def _named_steps(suffix: str, plan_steps: Callable[[], list[Step]]) -> list[Step]:
@@ -148,11 +150,15 @@ def _named_steps(suffix: str, plan_steps: Callable[[], list[Step]]) -> list[Step
     return [replace(step, what=step.what + suffix) for step in plan_steps()]
 
 
+def _trained_per_seed(plan: SyntheticPlan) -> int:
+    """How many chains one seed has: a chain per method trained on the pairs (S-Seg+ is in S-Seg's)."""
+    return sum(method != SELF_TRAINING for method in plan.recipes)
+
+
 def concurrent_chains(plan: SyntheticPlan) -> int:
     """How many chains run at once: one seed's methods always side by side; further seeds' runs
     fill the machine's cores (``threads`` each) without sharing them, so the timings stay fair."""
-    per_seed = sum(method != SELF_TRAINING for method in plan.recipes)
-    return max(per_seed, (os.cpu_count() or 1) // plan.threads)
+    return max(_trained_per_seed(plan), (os.cpu_count() or 1) // plan.threads)
 
 
 def seed_spread(plan: SyntheticPlan, folder: Path) -> dict[str, dict]:

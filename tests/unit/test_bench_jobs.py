@@ -82,17 +82,17 @@ def test_the_plan_checks_methods_and_threads_before_any_work():
 def test_further_seeds_train_every_method_again_in_a_folder_of_their_own(tmp_path, monkeypatch):
     plan = plan_synthetic(plan_args(seed=[3, 7]))
     chains = _chains(plan, tmp_path)
-    assert [chain.name for chain in chains] == ["segclip", "sseg", "segclip (seed 7)", "sseg (seed 7)"]
+    assert [chain.name for chain in chains] == ["segclip", "sseg", "sseg (seed 7)", "segclip (seed 7)"]
     outs = [chain.steps[0].args[chain.steps[0].args.index("--out") + 1] for chain in chains]
     assert outs == [str(tmp_path / "segclip"), str(tmp_path / "sseg"),
-                    str(tmp_path / "seed-7" / "segclip"), str(tmp_path / "seed-7" / "sseg")]  # fmt: skip
+                    str(tmp_path / "seed-7" / "sseg"), str(tmp_path / "seed-7" / "segclip")]  # fmt: skip
     seeds = [chain.steps[0].args[chain.steps[0].args.index("--seed") + 1] for chain in chains]
     assert seeds == ["3", "3", "7", "7"]
-    assert chains[1].plan_next is not None and chains[3].plan_next is not None  # S-Seg+ after each S-Seg
+    assert chains[1].plan_next is not None and chains[2].plan_next is not None  # S-Seg+ after each S-Seg
     (tmp_path / "seed-7" / "sseg").mkdir(parents=True)  # what S-Seg's run leaves for S-Seg+'s planning
     data = {"synthetic_length": 32, "image_size": 64, "seed": 0}
     (tmp_path / "seed-7" / "sseg" / "result.json").write_text(json.dumps({"train": {"data": data}}))
-    planned = chains[3].plan_next()
+    planned = chains[2].plan_next()
     assert [step.what for step in planned] == [
         "pseudo-labelling 32 training scenes with S-Seg (seed 7)",
         "training S-Seg+ (selftrain on S-Seg's pseudo-labels) (seed 7)",
@@ -104,6 +104,16 @@ def test_further_seeds_train_every_method_again_in_a_folder_of_their_own(tmp_pat
     monkeypatch.setattr("os.cpu_count", lambda: 8)
     assert concurrent_chains(plan) == 8
     assert concurrent_chains(plan_synthetic(plan_args(seed=[3, 7], threads=2))) == 4
+
+
+def test_further_seeds_queue_the_longest_chains_first(tmp_path):
+    """S-Seg's chain (S-Seg+ follows it) waits before SegCLIP's, so a short chain ends the run."""
+    chains = _chains(plan_synthetic(plan_args(seed=[0, 1, 2])), tmp_path)
+    assert [chain.name for chain in chains] == [
+        "segclip", "sseg", "sseg (seed 1)", "sseg (seed 2)", "segclip (seed 1)", "segclip (seed 2)",
+    ]  # fmt: skip
+    plain = _chains(plan_synthetic(plan_args(seed=[0, 1], methods=["segclip", "sseg"])), tmp_path)
+    assert [chain.name for chain in plain] == ["segclip", "sseg", "segclip (seed 1)", "sseg (seed 1)"]
 
 
 def test_at_most_max_running_chains_run_at_once(tmp_path):
