@@ -1,9 +1,10 @@
 """One method's part of the benchmark, in a process of its own: train its recipe, evaluate, measure.
 
 Run by ``benchmarks/bench.py`` as ``python -m ovseg.bench.method_run --recipe R --out DIR ...`` so
-that each method's peak memory and random state are its own. Writes ``DIR/result.json`` (figures
-and the evaluation record), ``DIR/model.ckpt`` and ``DIR/predictions.npz`` (label maps of the first
-evaluation images, see ``ovseg.bench.predictions``).
+that each method's peak memory and random state are its own. Writes ``DIR/result.json`` (figures,
+the evaluation record and the diagnostics: confidence ceiling, naming without background),
+``DIR/model.ckpt`` and ``DIR/predictions.npz`` (label maps of the first evaluation images, see
+``ovseg.bench.predictions``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import lightning as L
 import torch
 
 from ovseg.bench.chance import split_chance
+from ovseg.bench.naming import naming_without_background
 from ovseg.bench.predictions import first_predictions, save_predictions
 from ovseg.cli import alias_help
 from ovseg.evaluation.confidence_ceiling import confidence_ceiling
@@ -125,6 +127,7 @@ def run_method(
     save_predictions(out / "predictions.npz", first_predictions(cli.model, cli.datamodule, grid))
     chance = split_chance(cli.datamodule, cli.model.dataset.num_classes)
     ceiling = model_ceiling(cli.model)
+    naming = naming_without_background(cli.model, cli.datamodule)
     result = {
         "recipe": recipe,
         "model": type(cli.model).__name__,
@@ -141,6 +144,7 @@ def run_method(
         "eval": record,
         "chance": chance,
         "ceiling": ceiling,
+        "naming": naming,
         "eval_images_per_s": round(record["dataset"]["num_images"] / max(record["eval_seconds"], 1e-9), 2),
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "device": str(cli.model.device),

@@ -14,7 +14,6 @@ A report is plain data::
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 from pathlib import Path
@@ -23,8 +22,16 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from ovseg.bench.cells import cell
+from ovseg.bench.diagnostic_tables import (
+    CEILING_HEADER,
+    CEILING_NOTE,
+    NAMING_HEADER,
+    NAMING_NOTE,
+    ceiling_rows,
+    naming_rows,
+)
 from ovseg.bench.oracle_levels import ORACLE_NAMES
-from ovseg.evaluation.confidence_ceiling import classes_reaching
 from ovseg.evaluation.report import write_json_atomic
 
 CHANCE_NAMES = {"all_background": "chance: all background", "uniform": "chance: uniform labels"}
@@ -44,12 +51,6 @@ def environment() -> dict:
         "cpu_count": os.cpu_count(),
         "bench_process_threads": torch.get_num_threads(),
     }
-
-
-def _fmt(value, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def header(report: dict) -> list[str]:
@@ -75,25 +76,25 @@ def summary_rows(report: dict) -> list[list[str]]:
         rows.append(
             [
                 name,
-                *[_fmt(method["results"][dataset]["mIoU"]) for dataset in report["datasets"]],
-                _fmt(method["average"]["mIoU"]),
-                _fmt(method["average"]["aAcc"]),
+                *[cell(method["results"][dataset]["mIoU"]) for dataset in report["datasets"]],
+                cell(method["average"]["mIoU"]),
+                cell(method["average"]["aAcc"]),
                 f"{method['parameters']['total'] / 1e6:.2f}M",
-                _fmt(train.get("seconds"), 1),
-                _fmt(train.get("images_per_s"), 1),
-                _fmt(method["average"]["eval_images_per_s"], 1),
-                _fmt(method.get("peak_memory_mb"), 0),
+                cell(train.get("seconds"), 1),
+                cell(train.get("images_per_s"), 1),
+                cell(method["average"]["eval_images_per_s"], 1),
+                cell(method.get("peak_memory_mb"), 0),
             ]
         )
     chance = report.get("chance") or {}
     for key, label in CHANCE_NAMES.items():
         if chance:
-            cells = [_fmt(chance[d][key]) if d in chance else "—" for d in report["datasets"]]
+            cells = [cell(chance[d][key]) if d in chance else "—" for d in report["datasets"]]
             rows.append([label, *cells] + ["—"] * (len(header(report)) - 1 - len(cells)))
     oracle = report.get("oracle") or {}
     for key, label in ORACLE_NAMES.items():
         if any(key in levels for levels in oracle.values()):
-            cells = [_fmt(oracle.get(d, {}).get(key)) for d in report["datasets"]]
+            cells = [cell(oracle.get(d, {}).get(key)) for d in report["datasets"]]
             rows.append([label, *cells] + ["—"] * (len(header(report)) - 1 - len(cells)))
     return rows
 
@@ -106,46 +107,7 @@ def budget_rows(report: dict) -> list[list[str]]:
     for name, budget in report["budget"]["per_method"].items():
         evaluation = ", ".join(f"{d} {n}" for d, n in budget["evaluation_images"].items())
         rows.append(
-            [name, _fmt(budget["steps"]), _fmt(budget["batch_size"]), _fmt(budget["images_seen"]), evaluation]
-        )
-    return rows
-
-
-CEILING_HEADER = [
-    "method",
-    "logit scale",
-    "class cosine mean / max",
-    "ceiling min–max",
-    "classes reaching it",
-]
-CEILING_NOTE = (
-    "Confidence ceiling: the highest probability any region feature can get for class c, at the "
-    "method's learned temperature, given how close c's text embedding lies to the other classes'. "
-    "A class whose ceiling is below the background threshold can never be labelled under the "
-    "threshold rule, however good the features are."
-)
-
-
-def ceiling_rows(report: dict) -> list[list[str]]:
-    """One row per method that classifies by a softmax over class similarities."""
-    rows = []
-    for name, method in report["methods"].items():
-        ceiling = method.get("ceiling")
-        if not ceiling:
-            continue
-        values = list(ceiling["per_class"].values())
-        threshold = ceiling.get("bg_threshold")
-        reaching = "—"
-        if threshold is not None:
-            reaching = f"{len(classes_reaching(ceiling, threshold))} of {len(values)} (≥ {threshold})"
-        rows.append(
-            [
-                name,
-                _fmt(ceiling["logit_scale"], 1),
-                f"{_fmt(ceiling['mean_cosine'])} / {_fmt(ceiling['max_cosine'])}",
-                f"{min(values):.2f}–{max(values):.2f}",
-                reaching,
-            ]
+            [name, cell(budget["steps"]), cell(budget["batch_size"]), cell(budget["images_seen"]), evaluation]
         )
     return rows
 
@@ -169,9 +131,9 @@ def spread_rows(report: dict) -> list[list[str]]:
             [
                 name,
                 " ".join(str(seed) for seed in spread["seeds"]),
-                " / ".join(_fmt(value) for value in spread["mIoU"]),
-                f"{_fmt(spread['mIoU_mean'])} ± {_fmt(spread['mIoU_std'])}",
-                f"{_fmt(spread['aAcc_mean'])} ± {_fmt(spread['aAcc_std'])}",
+                " / ".join(cell(value) for value in spread["mIoU"]),
+                f"{cell(spread['mIoU_mean'])} ± {cell(spread['mIoU_std'])}",
+                f"{cell(spread['aAcc_mean'])} ± {cell(spread['aAcc_std'])}",
             ]
         )
     return rows
@@ -205,7 +167,7 @@ def per_class_rows(report: dict, dataset: str) -> tuple[list[str], list[list[str
     methods = report["methods"]
     names = next(iter(methods.values()))["results"][dataset]["label_names"]
     rows = [
-        [name, *[_fmt(m["results"][dataset]["IoU"][index]) for m in methods.values()]]
+        [name, *[cell(m["results"][dataset]["IoU"][index]) for m in methods.values()]]
         for index, name in enumerate(names)
     ]
     return ["class", *methods], rows
@@ -228,6 +190,10 @@ def print_report(report: dict, console: Console | None = None) -> None:
     if ceilings:
         console.print(_table("confidence ceiling", CEILING_HEADER, ceilings))
         console.print(CEILING_NOTE)
+    naming = naming_rows(report)
+    if naming:
+        console.print(_table("naming without background", NAMING_HEADER, naming))
+        console.print(NAMING_NOTE)
     for dataset in report["datasets"]:
         columns, rows = per_class_rows(report, dataset)
         console.print(_table(f"per-class IoU · {dataset}", columns, rows))
@@ -252,6 +218,9 @@ def markdown(report: dict) -> str:
     ceilings = ceiling_rows(report)
     if ceilings:
         lines += ["", "## Confidence ceiling", "", *_md_table(CEILING_HEADER, ceilings), "", CEILING_NOTE]
+    naming = naming_rows(report)
+    if naming:
+        lines += ["", "## Naming without background", "", *_md_table(NAMING_HEADER, naming), "", NAMING_NOTE]
     lines += ["", "## Per-class IoU"]
     for dataset in report["datasets"]:
         columns, rows = per_class_rows(report, dataset)
@@ -267,7 +236,7 @@ def markdown(report: dict) -> str:
     if report.get("pictures"):
         lines += ["", "## Pictures"]
         lines += [line for kind, path in report["pictures"].items() for line in ("", f"![{kind}]({path})")]
-    lines += ["", f"Wall time of the whole benchmark: {_fmt(report.get('wall_seconds'), 1)} s."]
+    lines += ["", f"Wall time of the whole benchmark: {cell(report.get('wall_seconds'), 1)} s."]
     return "\n".join(lines) + "\n"
 
 

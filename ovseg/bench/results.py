@@ -6,6 +6,7 @@ An entry::
      "train": {"steps", "images", "batch_size", "seconds", "images_per_s", "data"} | None,
      "peak_memory_mb": float, "device": str, "threads": int,
      "ceiling": the confidence ceiling on the evaluation classes (``method_run``) | None,
+     "naming": {"mIoU", "IoU", "class_names", "uniform_chance"}, background ignored (``method_run``) | None,
      "results": {dataset: {"mIoU", "aAcc", "mAcc", "IoU", "label_names", "num_images",
                           "eval_seconds", "images_per_s", "protocol": {...}}},
      "average": {"mIoU", "aAcc", "eval_images_per_s"}}  (over the datasets)
@@ -50,6 +51,7 @@ def method_entry(result: dict) -> dict:
         "device": result.get("device"),
         "threads": result.get("threads"),
         "ceiling": result.get("ceiling"),
+        "naming": result.get("naming"),
         "results": {name: dataset_result(record) for name, record in records.items()},
     }
     entry["average"] = {

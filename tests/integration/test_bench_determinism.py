@@ -28,3 +28,6 @@ def test_two_runs_with_the_same_seed_agree(method, tmp_path):
     assert len(first["ceiling"]["per_class"]) == 8 and first["ceiling"]["bg_threshold"] == 0.95
     assert first["ceiling"] == second["ceiling"]
     assert all(0.125 <= value <= 1.0 for value in first["ceiling"]["per_class"].values())
+    # naming without background: the 8 categories, background ignored, the same in both runs
+    assert first["naming"] == second["naming"] and len(first["naming"]["IoU"]) == 8
+    assert 0.0 <= first["naming"]["mIoU"] <= 100.0

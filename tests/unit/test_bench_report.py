@@ -144,6 +144,29 @@ def test_the_confidence_ceiling_section_counts_the_classes_that_can_reach_the_th
     assert "| B |" not in markdown_text.split("## Confidence ceiling")[1].split("## Per-class")[0]
 
 
+def test_naming_without_background_names_the_best_and_worst_class_of_each_method(tmp_path):
+    naming = {
+        "mIoU": 41.5,
+        "IoU": [70.25, 12.75, float("nan")],
+        "class_names": ["cat", "dog", "cow"],
+        "uniform_chance": 20.1,
+    }  # cow: absent from the split
+    entries = {
+        "A": method_entry({**trained_result(32, 9.0), "naming": naming}),
+        "B": method_entry(trained_result(32, 40.0)),
+    }  # fmt: skip  (B: no naming figure, like a real-mode checkpoint)
+    report = report_of(entries, ["synthetic"])
+    console = Console(record=True, width=200)
+    print_report(report, console)
+    text = console.export_text()
+    assert "naming without background" in text and "cat 70.2" in text and "dog 12.8" in text
+    markdown_text = write_report(report, tmp_path)[1].read_text()
+    section = markdown_text.split("## Naming without background")[1].split("## Per-class")[0]
+    assert "| A | 41.50 | 20.10 | cat 70.2 | dog 12.8 |" in section
+    assert "| B |" not in section and "as VOC20 and Context59 are scored" in section
+    assert "## Naming without background" not in markdown(report_of({"B": entries["B"]}, ["synthetic"]))
+
+
 def test_several_seeds_add_the_spread_of_every_method(tmp_path):
     entries = {"A": method_entry(trained_result(32, 21.38)), "B": method_entry(trained_result(32, 9.21))}
     report = {**report_of(entries, ["synthetic"]), "seed": 0}

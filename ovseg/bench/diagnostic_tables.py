@@ -1,0 +1,82 @@
+"""The report's diagnostic tables: what the trained models can and cannot do, beside the main mIoU.
+
+- Confidence ceiling: per method, the highest probability any region feature can get for each
+  class at its learned temperature (``ovseg.evaluation.confidence_ceiling``).
+- Naming without background: per method, the mIoU over the foreground classes with the
+  background pixels ignored and no threshold (``ovseg.bench.naming``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ovseg.bench.cells import cell
+from ovseg.evaluation.confidence_ceiling import classes_reaching
+
+CEILING_HEADER = [
+    "method",
+    "logit scale",
+    "class cosine mean / max",
+    "ceiling min–max",
+    "classes reaching it",
+]
+CEILING_NOTE = (
+    "Confidence ceiling: the highest probability any region feature can get for class c, at the "
+    "method's learned temperature, given how close c's text embedding lies to the other classes'. "
+    "A class whose ceiling is below the background threshold can never be labelled under the "
+    "threshold rule, however good the features are."
+)
+
+
+def ceiling_rows(report: dict) -> list[list[str]]:
+    """One row per method that classifies by a softmax over class similarities."""
+    rows = []
+    for name, method in report["methods"].items():
+        ceiling = method.get("ceiling")
+        if not ceiling:
+            continue
+        values = list(ceiling["per_class"].values())
+        threshold = ceiling.get("bg_threshold")
+        reaching = "—"
+        if threshold is not None:
+            reaching = f"{len(classes_reaching(ceiling, threshold))} of {len(values)} (≥ {threshold})"
+        rows.append(
+            [
+                name,
+                cell(ceiling["logit_scale"], 1),
+                f"{cell(ceiling['mean_cosine'])} / {cell(ceiling['max_cosine'])}",
+                f"{min(values):.2f}–{max(values):.2f}",
+                reaching,
+            ]
+        )
+    return rows
+
+
+NAMING_HEADER = ["method", "mIoU, background ignored", "chance: uniform", "best class", "worst class"]
+NAMING_NOTE = (
+    "Naming without background: pixels whose ground truth is background are ignored and every other "
+    "pixel takes its best class, with no threshold, as VOC20 and Context59 are scored. It measures how "
+    "well a method names the objects, apart from telling them from the background; the main mIoU needs both."
+)
+
+
+def naming_rows(report: dict) -> list[list[str]]:
+    """One row per method scored without background (synthetic mode, a split with background)."""
+    rows = []
+    for name, method in report["methods"].items():
+        naming = method.get("naming")
+        if not naming:
+            continue
+        pairs = zip(naming["IoU"], naming["class_names"], strict=True)
+        scored = [(iou, label) for iou, label in pairs if not math.isnan(iou)]  # NaN: absent from the split
+        best, worst = max(scored), min(scored)
+        rows.append(
+            [
+                name,
+                cell(naming["mIoU"]),
+                cell(naming["uniform_chance"]),
+                f"{best[1]} {cell(best[0], 1)}",
+                f"{worst[1]} {cell(worst[0], 1)}",
+            ]
+        )
+    return rows

@@ -1,0 +1,71 @@
+"""Naming without background: background pixels ignored, each other pixel its best class, no threshold."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ovseg.bench.naming import naming_without_background
+from ovseg.data.catalog import get_dataset_spec
+from ovseg.data.segmentation import SegDataModule
+from tests.support.datasets import write_voc
+from tests.support.segmenters import ColourSegmenter
+
+VOC = get_dataset_spec("voc")
+
+
+class MisnamingSegmenter(ColourSegmenter):
+    """Finds every object but gives it the next class's name."""
+
+    def build_class_embeddings(self) -> torch.Tensor:
+        return super().build_class_embeddings().roll(1, dims=0)  # (C, V): class c's row is c − 1's
+
+
+class BackgroundChannelSegmenter(ColourSegmenter):
+    """Scores background itself (channel 0, like selftrain), so strongly that it wins every pixel."""
+
+    def predicts_background(self) -> bool:
+        return True
+
+    def segment(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
+        classes = super().segment(images, class_embeddings)  # (B, C, H, W)
+        return torch.cat([torch.full_like(classes[:, :1], 10.0), classes], dim=1)  # (B, 1 + C, H, W)
+
+
+@pytest.fixture(scope="module")
+def voc_data(tmp_path_factory) -> SegDataModule:
+    root = tmp_path_factory.mktemp("data")
+    write_voc(root, [(48, 64), (64, 48), (56, 56), (40, 72)], seed=3)
+    return SegDataModule("voc", data_root=str(root), num_workers=0)
+
+
+def first_labels(model, data: SegDataModule) -> torch.Tensor:
+    batch = next(iter(data.test_dataloader()))
+    return model.predict_labels(model.normalize(batch["image"]), tuple(batch["label"].shape[-2:]))
+
+
+def test_objects_are_named_even_when_no_pixel_passes_the_background_threshold(voc_data):
+    model = ColourSegmenter(dataset=VOC, bg_threshold=1.01).eval()  # the threshold rule: all background
+    assert first_labels(model, voc_data).eq(0).all()
+    naming = naming_without_background(model, voc_data)
+    assert naming["mIoU"] > 95.0  # JPEG colours only blur the object edges
+    assert naming["class_names"] == list(VOC.class_names) and len(naming["IoU"]) == 20
+    assert naming["uniform_chance"] < 10.0
+
+
+def test_wrong_names_score_zero(voc_data):
+    naming = naming_without_background(MisnamingSegmenter(dataset=VOC).eval(), voc_data)
+    assert naming["mIoU"] < 1.0
+
+
+def test_a_method_scoring_background_itself_is_named_from_its_class_channels(voc_data):
+    model = BackgroundChannelSegmenter(dataset=VOC).eval()
+    assert first_labels(model, voc_data).eq(0).all()
+    assert naming_without_background(model, voc_data)["mIoU"] > 95.0
+
+
+def test_a_benchmark_without_background_has_no_separate_naming_score(tmp_path):
+    write_voc(tmp_path, [(48, 48)])
+    data = SegDataModule("voc20", data_root=str(tmp_path), num_workers=0)
+    model = ColourSegmenter(dataset=get_dataset_spec("voc20")).eval()
+    assert naming_without_background(model, data) is None
