@@ -3,8 +3,8 @@
 A report is plain data::
 
     {"run": str, "mode": "synthetic" | "real", "protocol": str, "datasets": [str], "seed": int | None,
-     "seeds": [int] (synthetic mode), "seed_spread": {name: {"seeds", "mIoU", "aAcc", "mIoU_mean",
-     "mIoU_std", "aAcc_mean", "aAcc_std"}} | None (synthetic mode with several seeds),
+     "seeds": [int] (synthetic mode), "seed_spread": {name: {"seeds", "mIoU", "aAcc", "naming_mIoU",
+     and "<figure>_mean", "<figure>_std" of each}} | None (synthetic mode with several seeds),
      "budget": {"per_method": {name: {...}}, "statement": str},
      "chance": {dataset: {"all_background": float, "uniform": float}},
      "oracle": {dataset: {source: float}} (synthetic mode: pseudo-mask upper bounds, optional),
@@ -112,15 +112,29 @@ def budget_rows(report: dict) -> list[list[str]]:
     return rows
 
 
-SPREAD_HEADER = ["method", "seeds", "mIoU per seed", "mIoU mean ± std", "aAcc mean ± std"]
+SPREAD_HEADER = [
+    "method",
+    "seeds",
+    "mIoU per seed",
+    "mIoU mean ± std",
+    "aAcc mean ± std",
+    "naming mIoU mean ± std",
+]
 
 
 def spread_note(report: dict) -> str:
     return (
         f"Each method trained once per seed (initialisation, order and augmentation of the same training "
-        f"pairs); standard deviation over seeds (n − 1). The other tables and the pictures are seed "
-        f"{report['seed']}'s."
+        f"pairs); standard deviation over seeds (n − 1). Naming: the mIoU with the background ignored "
+        f"(below). The other tables and the pictures are seed {report['seed']}'s."
     )
+
+
+def _mean_and_std(spread: dict, key: str) -> str:
+    """ "mean ± std" of one figure over the seeds; "—" when a run lacks it."""
+    if spread.get(f"{key}_mean") is None:
+        return "—"
+    return f"{cell(spread[f'{key}_mean'])} ± {cell(spread[f'{key}_std'])}"
 
 
 def spread_rows(report: dict) -> list[list[str]]:
@@ -134,6 +148,7 @@ def spread_rows(report: dict) -> list[list[str]]:
                 " / ".join(cell(value) for value in spread["mIoU"]),
                 f"{cell(spread['mIoU_mean'])} ± {cell(spread['mIoU_std'])}",
                 f"{cell(spread['aAcc_mean'])} ± {cell(spread['aAcc_std'])}",
+                _mean_and_std(spread, "naming_mIoU"),
             ]
         )
     return rows

@@ -162,17 +162,22 @@ def concurrent_chains(plan: SyntheticPlan) -> int:
 
 
 def seed_spread(plan: SyntheticPlan, folder: Path) -> dict[str, dict]:
-    """Per method (display name): each seed's mIoU and aAcc on the synthetic split, with mean and
-    standard deviation (n − 1) over the seeds."""
+    """Per method (display name): each seed's mIoU, aAcc and naming mIoU (background ignored, see
+    ``ovseg.bench.naming``) on the synthetic split, with mean and standard deviation (n − 1)."""
     spread = {}
     for method in plan.recipes:
         runs = [read_result(_out_of(method, seed_folder(plan, folder, seed))) for seed in plan.seeds]
         entry: dict = {"seeds": list(plan.seeds)}
-        for key in ("mIoU", "aAcc"):
-            values = [run["eval"]["metrics"][key] for run in runs]
+        figures = {
+            "mIoU": [run["eval"]["metrics"]["mIoU"] for run in runs],
+            "aAcc": [run["eval"]["metrics"]["aAcc"] for run in runs],
+            "naming_mIoU": [(run.get("naming") or {}).get("mIoU") for run in runs],
+        }
+        for key, values in figures.items():
+            complete = None not in values  # a figure some run lacks gets no mean
             entry[key] = values
-            entry[f"{key}_mean"] = statistics.fmean(values)
-            entry[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
+            entry[f"{key}_mean"] = statistics.fmean(values) if complete else None
+            entry[f"{key}_std"] = statistics.stdev(values) if complete and len(values) > 1 else None
         spread[display_name(method)] = entry
     return spread
 

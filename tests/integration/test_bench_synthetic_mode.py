@@ -65,6 +65,7 @@ def test_synthetic_mode_trains_both_methods_and_writes_the_whole_report(tmp_path
             first["eval"]["metrics"]["mIoU"],
             second["eval"]["metrics"]["mIoU"],
         ]
+        assert spread["naming_mIoU"] == [first["naming"]["mIoU"], second["naming"]["mIoU"]]
         assert (
             report["methods"][name]["results"]["synthetic"]["mIoU"] == spread["mIoU"][0]
         )  # main table: seed 3
