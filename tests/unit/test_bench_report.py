@@ -63,12 +63,17 @@ def report_of(entries: dict, datasets: list[str], chance: dict | None = None, tr
     }
 
 
+def terminal_text(report: dict) -> str:
+    """What ``print_report`` shows in a 200-column terminal."""
+    console = Console(record=True, width=200)
+    print_report(report, console)
+    return console.export_text()
+
+
 def test_synthetic_report_has_costs_chance_budget_and_per_class_iou(tmp_path):
     entries = {"A": method_entry(trained_result(32, 55.0)), "B": method_entry(trained_result(32, 65.0))}
     report = report_of(entries, ["synthetic"], {"synthetic": {"all_background": 9.1, "uniform": 2.9}})
-    console = Console(record=True, width=200)
-    print_report(report, console)
-    text = console.export_text()
+    text = terminal_text(report)
     for expected in ("55.00", "65.00", "2.50M", "64.0", "900", "2.0", "chance: all background", "9.10",
                      "chance: uniform labels", "2.90", "Same budget for every method: 10 optimisation steps",
                      "per-class IoU · synthetic", "slide 448/224"):  # fmt: skip
@@ -134,9 +139,7 @@ def test_the_confidence_ceiling_section_counts_the_classes_that_can_reach_the_th
         "B": method_entry(trained_result(32, 40.0)),
     }  # fmt: skip  (B: no ceiling, like selftrain)
     report = report_of(entries, ["synthetic"])
-    console = Console(record=True, width=200)
-    print_report(report, console)
-    text = console.export_text()
+    text = terminal_text(report)
     assert "confidence ceiling" in text and "0.66–0.98" in text and "1 of 2 (≥ 0.95)" in text
     markdown_text = write_report(report, tmp_path)[1].read_text()
     assert "## Confidence ceiling" in markdown_text
@@ -156,9 +159,7 @@ def test_naming_without_background_names_the_best_and_worst_class_of_each_method
         "B": method_entry(trained_result(32, 40.0)),
     }  # fmt: skip  (B: no naming figure, like a real-mode checkpoint)
     report = report_of(entries, ["synthetic"])
-    console = Console(record=True, width=200)
-    print_report(report, console)
-    text = console.export_text()
+    text = terminal_text(report)
     assert "naming without background" in text and "cat 70.2" in text and "dog 12.8" in text
     markdown_text = write_report(report, tmp_path)[1].read_text()
     section = markdown_text.split("## Naming without background")[1].split("## Per-class")[0]
@@ -177,9 +178,7 @@ def test_several_seeds_add_the_spread_of_every_method(tmp_path):
         "B": {"seeds": [0, 1, 2], "mIoU": [9.21, 9.18, 9.2], "aAcc": [82.9, 82.6, 82.7],
               "mIoU_mean": 9.2, "mIoU_std": 0.015, "aAcc_mean": 82.73, "aAcc_std": 0.15},
     }  # fmt: skip
-    console = Console(record=True, width=200)
-    print_report(report, console)
-    terminal = console.export_text()
+    terminal = terminal_text(report)
     assert "spread over seeds" in terminal and "15.39 ± 5.30" in terminal
     text = write_report(report, tmp_path)[1].read_text()
     assert "| A | 0 1 2 | 21.38 / 11.32 / 13.47 | 15.39 ± 5.30 | 27.67 ± 13.20 | 11.93 ± 9.07 |" in text
