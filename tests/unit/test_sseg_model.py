@@ -190,8 +190,5 @@ def test_paper_configuration_steps_with_dino_pseudo_masks(tmp_path):
     loss = model.training_step(batch, 0)
     loss.backward()
     out = model.model(batch["image"])
-    assert out.pred_masks.shape == (2, 64, 56, 56) and model.model.mask_features(out.queries).shape == (
-        2,
-        64,
-        256,
-    )
+    features = model.model.mask_features(out.queries)  # (B, N, D)
+    assert out.pred_masks.shape == (2, 64, 56, 56) and features.shape == (2, 64, 256)
