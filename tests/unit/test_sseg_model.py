@@ -98,6 +98,13 @@ def test_training_step_returns_a_loss_that_reaches_every_part():
         assert grads and all(g is not None for g in grads), name
 
 
+def test_a_training_batch_of_one_image_is_refused_with_the_fix():
+    model = tiny_sseg()
+    model.log_dict = model.log = lambda *args, **kwargs: None
+    with pytest.raises(OvsegUserError, match=r"at least 2 images per process.*--data\.batch_size"):
+        model.training_step(pair_batch(batch=1), 0)
+
+
 def test_segment_scores_are_the_class_weighted_sum_of_mask_probabilities():
     model = tiny_sseg().eval()
     images = torch.randn(2, 3, 32, 32)

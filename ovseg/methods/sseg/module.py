@@ -181,6 +181,12 @@ class SSeg(OpenVocabSegmenter):
         return self.text_encoder(self.text_encoder.tokenize(batch["caption"]))
 
     def training_step(self, batch: PairBatch, batch_idx: int) -> torch.Tensor:
+        if batch["image"].shape[0] < 2:
+            raise OvsegUserError(
+                "S-Seg trains on at least 2 images per process and step: its projection MLP normalises "
+                "(BatchNorm) the batch's mean query embeddings. Raise --data.batch_size (and keep "
+                "--data.drop_last true, so that no last batch of one image is left)."
+            )
         output = self.model(batch["image"])
         targets = self.make_pseudo_masks(batch, tuple(output.pred_masks.shape[-2:]))
         mask = self.criterion(output.pred_masks, output.aux_masks, targets)
