@@ -131,7 +131,7 @@ def spread_note(report: dict) -> str:
 
 
 def _mean_and_std(spread: dict, key: str) -> str:
-    """ "mean ± std" of one figure over the seeds; "—" when a run lacks it."""
+    """The mean ± std of one figure over the seeds, or "—" when a run lacks it."""
     if spread.get(f"{key}_mean") is None:
         return "—"
     return f"{cell(spread[f'{key}_mean'])} ± {cell(spread[f'{key}_std'])}"
@@ -146,8 +146,8 @@ def spread_rows(report: dict) -> list[list[str]]:
                 name,
                 " ".join(str(seed) for seed in spread["seeds"]),
                 " / ".join(cell(value) for value in spread["mIoU"]),
-                f"{cell(spread['mIoU_mean'])} ± {cell(spread['mIoU_std'])}",
-                f"{cell(spread['aAcc_mean'])} ± {cell(spread['aAcc_std'])}",
+                _mean_and_std(spread, "mIoU"),
+                _mean_and_std(spread, "aAcc"),
                 _mean_and_std(spread, "naming_mIoU"),
             ]
         )

@@ -181,10 +181,11 @@ class SSeg(OpenVocabSegmenter):
         return self.text_encoder(self.text_encoder.tokenize(batch["caption"]))
 
     def training_step(self, batch: PairBatch, batch_idx: int) -> torch.Tensor:
-        if batch["image"].shape[0] < 2:
+        batch_size = batch["image"].shape[0]
+        if batch_size < 2:
             raise OvsegUserError(
-                "S-Seg trains on at least 2 images per process and step: its projection MLP normalises "
-                "(BatchNorm) the batch's mean query embeddings. Raise --data.batch_size (and keep "
+                "S-Seg trains on at least 2 images per process and step: its image and text projections "
+                "normalise (BatchNorm) over the batch. Raise --data.batch_size (and keep "
                 "--data.drop_last true, so that no last batch of one image is left)."
             )
         output = self.model(batch["image"])
@@ -195,7 +196,6 @@ class SSeg(OpenVocabSegmenter):
         contrastive = contrastive_loss(image, self.encode_tokens(batch), scale)
         h = self.hparams
         total = h.mask_weight * mask["mask"] + h.contrastive_weight * contrastive  # S-Seg: L = L_mask + L_con
-        batch_size = batch["image"].shape[0]
         logs = {f"train/loss_{name}": value for name, value in mask.items() if name != "num_masks"}
         logs["train/loss_contrastive"] = contrastive
         logs["train/logit_scale"] = scale
