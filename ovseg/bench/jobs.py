@@ -1,9 +1,10 @@
 """The benchmark's processes, run side by side: each method is a chain of steps (``python -m ...``).
 
 Chains run concurrently (up to a limit, the rest waiting in order), the steps of one chain in
-order (S-Seg+ needs S-Seg's checkpoint). Every process gets the same fixed number of compute
-threads (``OMP_NUM_THREADS``), so a method's numerics, and therefore its figures, do not depend on
-how many cores the machine has or on what else runs.
+order (S-Seg+ needs S-Seg's checkpoint); a waiting chain may also wait for a condition (the
+ground-truth oracle needs S-Seg's record of its training scenes). Every process gets the same fixed
+number of compute threads (``OMP_NUM_THREADS``), so a method's numerics, and therefore its figures,
+do not depend on how many cores the machine has or on what else runs.
 Each step's output goes to its own log file; the terminal gets one line when a step starts and one
 when it ends. When a step fails, the others are stopped and the error names its log.
 """
@@ -38,11 +39,16 @@ class Step:
 
 @dataclass
 class Chain:
-    """Steps run one after another; ``plan_next`` may add steps once the previous one succeeded."""
+    """Steps run one after another; ``plan_next`` may add steps once the previous one succeeded;
+    a chain with ``ready`` waits in the queue until ``ready()`` is true."""
 
     name: str
     steps: list[Step]
     plan_next: Callable[[], list[Step]] | None = None
+    ready: Callable[[], bool] | None = None
+
+    def can_start(self) -> bool:
+        return self.ready is None or self.ready()
 
 
 def thread_environment(threads: int) -> dict[str, str]:
@@ -87,10 +93,11 @@ def run_chains(
     """Run every chain to its end, concurrently; ``while_waiting`` runs in this process meanwhile.
 
     At most ``max_running`` chains run at once (all of them when None); the others wait, in order,
-    and start as running chains end.
+    and start as running chains end: the first waiting chain that can start (see ``Chain.ready``).
 
     Raises:
-        MethodRunError: a step exited with an error (the other processes are stopped first).
+        MethodRunError: a step exited with an error (the other processes are stopped first), or
+            chains still wait for a condition when nothing runs any more.
     """
     env = thread_environment(threads)
     limit = len(chains) if max_running is None else max(1, max_running)
@@ -99,18 +106,24 @@ def run_chains(
     running: dict[str, tuple[subprocess.Popen, float, Step]] = {}
 
     def advance(chain: Chain) -> None:
-        """Start the chain's next step; a chain with none left makes way for a waiting one."""
+        """Start the chain's next step (none left: the chain has ended)."""
         if not chain.steps and chain.plan_next is not None:
             chain.steps, chain.plan_next = chain.plan_next(), None
         if chain.steps:
             step = chain.steps.pop(0)
             running[chain.name] = (*_start(step, env), step)
-        elif waiting:
-            advance(waiting.pop(0))
+
+    def fill() -> None:
+        """Start waiting chains, in order, that can start, while there is room."""
+        while len(running) < limit:
+            startable = next((chain for chain in waiting if chain.can_start()), None)
+            if startable is None:
+                return
+            waiting.remove(startable)
+            advance(startable)
 
     try:
-        while waiting and len(running) < limit:
-            advance(waiting.pop(0))
+        fill()
         if while_waiting is not None:
             while_waiting()
         heartbeat = time.perf_counter()
@@ -133,6 +146,12 @@ def run_chains(
                     )
                 print(f"bench: {step.what}: done in {time.perf_counter() - started:.0f} s", flush=True)
                 advance(by_name[name])
+            fill()
+        if waiting:
+            names = ", ".join(chain.name for chain in waiting)
+            raise MethodRunError(
+                f"nothing runs any more, but these chains wait for a condition never met: {names}."
+            )
     finally:
         _stop(running)
 

@@ -3,7 +3,9 @@
 Each source's class-agnostic masks take their majority ground-truth label (``ovseg.oracle``) on the
 same evaluation images the methods were scored on: the mIoU a method built on those masks would
 reach if it named every mask perfectly. ``pixel`` uses the tiny S-Seg recipe's own pseudo-mask
-settings; ``felzenszwalb`` is SegCLIP's superpixel algorithm at its release settings.
+settings; ``felzenszwalb`` is SegCLIP's superpixel algorithm at its release settings. The report's
+third oracle row, the ground-truth oracle, is a trained run (``ovseg.bench.ground_truth_oracle``);
+its name and note live here with the others'.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from ovseg.bench.ground_truth_oracle import KEY as GROUND_TRUTH
 from ovseg.data.synthetic import SyntheticSegDataset
 from ovseg.oracle import oracle_miou
 from ovseg.oracle.sources import MaskSettings, build_mask_source
@@ -19,7 +22,25 @@ from ovseg.oracle.sources import MaskSettings, build_mask_source
 ORACLE_NAMES = {
     "pixel": "oracle: S-Seg's pixel K-Means pseudo-masks",
     "felzenszwalb": "oracle: Felzenszwalb superpixels",
+    GROUND_TRUTH: "oracle: S-Seg+'s recipe on ground-truth labels",  # a trained run (see above)
 }
+
+MASK_ORACLE_NOTE = (
+    "Pseudo-mask oracles label every mask of their source with its majority ground-truth class: the "
+    "ceiling of a method that draws those masks and names each one perfectly."
+)
+GROUND_TRUTH_NOTE = (
+    "The ground-truth oracle trains S-Seg+'s recipe (same steps and seed) on the ground-truth masks "
+    "of S-Seg's training scenes instead of S-Seg's labels: S-Seg+'s ceiling, and what full "
+    "supervision reaches at that budget."
+)
+
+
+def oracle_note(report: dict) -> str:
+    """What the report's oracle rows mean (empty when it has none)."""
+    keys = {key for levels in (report.get("oracle") or {}).values() for key in levels}
+    notes = [MASK_ORACLE_NOTE] if keys - {GROUND_TRUTH} else []
+    return " ".join(notes + ([GROUND_TRUTH_NOTE] if GROUND_TRUTH in keys else []))
 
 
 def pixel_settings(sseg_recipe: Path) -> MaskSettings:

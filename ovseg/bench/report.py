@@ -31,7 +31,7 @@ from ovseg.bench.diagnostic_tables import (
     ceiling_rows,
     naming_rows,
 )
-from ovseg.bench.oracle_levels import ORACLE_NAMES
+from ovseg.bench.oracle_levels import ORACLE_NAMES, oracle_note
 from ovseg.evaluation.report import write_json_atomic
 
 CHANCE_NAMES = {"all_background": "chance: all background", "uniform": "chance: uniform labels"}
@@ -193,6 +193,8 @@ def print_report(report: dict, console: Console | None = None) -> None:
     console = console or Console(width=160)
     title = f"ovseg bench · {report['mode']} · protocol {report['protocol']}"
     console.print(_table(title, header(report), summary_rows(report)))
+    if oracle_note(report):
+        console.print(oracle_note(report))
     spread = spread_rows(report)
     if spread:
         console.print(_table("spread over seeds", SPREAD_HEADER, spread))
@@ -224,6 +226,8 @@ def markdown(report: dict) -> str:
     lines = [f"# ovseg bench — {report['run']}", ""]
     lines.append(f"Mode **{report['mode']}**, protocol **{report['protocol']}**. {report.get('note', '')}")
     lines += ["", *_md_table(header(report), summary_rows(report))]
+    if oracle_note(report):
+        lines += ["", oracle_note(report)]
     spread = spread_rows(report)
     if spread:
         lines += ["", "## Spread over seeds", "", *_md_table(SPREAD_HEADER, spread), "", spread_note(report)]

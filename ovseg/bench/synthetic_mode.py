@@ -4,7 +4,9 @@ Each method runs ``ovseg.bench.method_run`` in a process of its own with the sam
 step count (``--steps``, or each recipe's own length) and the same evaluation protocol on the
 synthetic evaluation split. The methods train side by side, each process with the same fixed number
 of threads (``--threads``, default 1), so the figures do not depend on the machine's core count.
-S-Seg+ (``sseg+``) follows S-Seg in its process chain: pseudo-labels, then self-training.
+S-Seg+ (``sseg+``) follows S-Seg in its process chain: pseudo-labels, then self-training. With
+S-Seg+, the first seed also trains the ground-truth oracle (``ovseg.bench.ground_truth_oracle``) in
+a chain of its own, once S-Seg has recorded its training scenes and a core is free.
 
 With several seeds (``--seed 0 1 2``) every method also trains once per further seed, into
 ``seed-<N>/<method>/``: the seed changes the initialisation and the order and augmentation of the
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from ovseg.bench import ground_truth_oracle
 from ovseg.bench.budget import budget_statement, method_budget
 from ovseg.bench.inputs import BenchInputError
 from ovseg.bench.jobs import Chain, Step, read_result, run_chains
@@ -142,7 +145,27 @@ def _chains(plan: SyntheticPlan, folder: Path) -> list[Chain]:
                     ),
                 )
     first_seed = _trained_per_seed(plan)
-    return chains[:first_seed] + sorted(chains[first_seed:], key=lambda chain: chain.plan_next is None)
+    oracle = [_ground_truth_chain(plan, folder)] if SELF_TRAINING in plan.recipes else []
+    return (
+        chains[:first_seed] + oracle + sorted(chains[first_seed:], key=lambda chain: chain.plan_next is None)
+    )
+
+
+def _ground_truth_chain(plan: SyntheticPlan, folder: Path) -> Chain:
+    """The first seed's ground-truth oracle: it waits for S-Seg's result (its training scenes)."""
+    teacher_out = folder / TEACHER
+    return Chain(
+        "ground-truth oracle",
+        [],
+        plan_next=partial(
+            ground_truth_oracle.ground_truth_steps,
+            teacher_out,
+            folder / ground_truth_oracle.FOLDER,
+            plan.recipes[SELF_TRAINING],
+            _method_args(plan, plan.seeds[0]),
+        ),
+        ready=(teacher_out / "result.json").is_file,
+    )
 
 
 def _named_steps(suffix: str, plan_steps: Callable[[], list[Step]]) -> list[Step]:
@@ -218,6 +241,9 @@ def run_synthetic(plan: SyntheticPlan, folder: Path) -> dict:
     evaluated = (first_entry["results"][dataset]["num_images"], data["image_size"], data["seed"])
     if evaluated != assumed:  # fewer evaluation images, or another size or data seed (--lightning-args)
         compute_oracles(*evaluated)
+    if SELF_TRAINING in results:
+        ground_truth = read_result(folder / ground_truth_oracle.FOLDER)
+        oracles[ground_truth_oracle.KEY] = ground_truth["eval"]["metrics"]["mIoU"]
     pictures = draw_pictures(
         folder,
         [dataset],

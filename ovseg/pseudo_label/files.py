@@ -62,11 +62,13 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def write_label_png(path: Path, labels: np.ndarray) -> None:
-    """(H, W) labels 0..254 → palette PNG at ``path``, through a temporary file and a rename."""
-    if labels.ndim != 2 or labels.min() < 0 or labels.max() >= IGNORE_INDEX:
+def write_label_png(path: Path, labels: np.ndarray, keep_ignore: bool = False) -> None:
+    """(H, W) labels 0..254 → palette PNG at ``path``, through a temporary file and a rename.
+    ``keep_ignore`` also lets 255 (ignore) through: ground truth, which a model never predicts."""
+    highest = IGNORE_INDEX if keep_ignore else IGNORE_INDEX - 1
+    if labels.ndim != 2 or labels.min() < 0 or labels.max() > highest:
         raise ValueError(
-            f"labels must be (H, W) values in 0..254, got {labels.shape} {labels.min()}..{labels.max()}"
+            f"labels must be (H, W) values in 0..{highest}, got {labels.shape} {labels.min()}..{labels.max()}"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(labels.astype(np.uint8), mode="P")
@@ -78,6 +80,11 @@ def write_label_png(path: Path, labels: np.ndarray) -> None:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def label_values(spec) -> dict[str, int]:
+    """The value each label name of a benchmark gets in a label PNG (background first, if any)."""
+    return {name: value for value, name in enumerate(spec.label_names)}
 
 
 def read_label_png(path: Path) -> np.ndarray:

@@ -28,6 +28,7 @@ from ovseg.pseudo_label.files import (
     SETTINGS,
     PseudoLabelSettings,
     label_path,
+    label_values,
     read_json,
     sha256_of,
     write_label_png,
@@ -160,7 +161,7 @@ def pseudo_label_folder(
         "data_root": None if spec.generated else str(Path(root).resolve()),
         "count": count,
         "complete": count == len(images),
-        "label_values": _label_values(spec),
+        "label_values": label_values(spec),
         "format": "8-bit palette PNG per image, DIR/<name>.png; 255 never written",
     }
     write_json_atomic(out / MANIFEST, manifest)
@@ -189,7 +190,3 @@ def _check_classes(model, spec: DatasetSpec, checkpoint: str | os.PathLike) -> N
         f"{describe_classes(spec.class_names, spec.has_background)}. {fix}, or label {spec.name} with an "
         "open-vocabulary checkpoint (segclip, sseg)."
     )
-
-
-def _label_values(spec) -> dict[str, int]:
-    return {name: value for value, name in enumerate(spec.label_names)}

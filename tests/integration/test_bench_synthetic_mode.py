@@ -32,10 +32,16 @@ def test_synthetic_mode_trains_both_methods_and_writes_the_whole_report(tmp_path
     assert report["mode"] == "synthetic" and report["datasets"] == ["synthetic"]
     assert set(report["chance"]["synthetic"]) == {"all_background", "uniform"}
     # upper bounds on the same 6 scenes the methods were scored on: --seed seeds training, not the scenes
-    assert report["oracle"]["synthetic"] == synthetic_oracles(
-        6, 64, 0, REPO / "experiments/sseg/tiny_cpu.yaml"
-    )
+    oracles = dict(report["oracle"]["synthetic"])
+    ground_truth = oracles.pop("ground_truth")
+    assert oracles == synthetic_oracles(6, 64, 0, REPO / "experiments/sseg/tiny_cpu.yaml")
     assert "oracle: S-Seg's pixel K-Means pseudo-masks" in (tmp_path / "s" / "report.md").read_text()
+    # the ground-truth oracle: S-Seg+'s recipe and steps, first seed only, on S-Seg's 32 scenes' masks
+    oracle_run = json.loads((tmp_path / "s" / "oracle_ground_truth" / "result.json").read_text())
+    assert ground_truth == oracle_run["eval"]["metrics"]["mIoU"] and oracle_run["train"]["steps"] == 2
+    assert len(list((tmp_path / "s" / "oracle_ground_truth" / "labels").glob("*.png"))) == 32
+    assert not (tmp_path / "s" / "seed-4" / "oracle_ground_truth").exists()
+    assert "oracle: S-Seg+'s recipe on ground-truth labels" in (tmp_path / "s" / "report.md").read_text()
     assert list(report["methods"]) == ["SegCLIP", "S-Seg", "S-Seg+"] and report["threads_per_method"] == 1
     for name, entry in report["methods"].items():
         images = 32 if name == "S-Seg+" else 8  # S-Seg+: the selftrain recipe's batch of 16

@@ -82,7 +82,10 @@ def test_the_plan_checks_methods_and_threads_before_any_work():
 def test_further_seeds_train_every_method_again_in_a_folder_of_their_own(tmp_path, monkeypatch):
     plan = plan_synthetic(plan_args(seed=[3, 7]))
     chains = _chains(plan, tmp_path)
-    assert [chain.name for chain in chains] == ["segclip", "sseg", "sseg (seed 7)", "segclip (seed 7)"]
+    assert [chain.name for chain in chains] == [
+        "segclip", "sseg", "ground-truth oracle", "sseg (seed 7)", "segclip (seed 7)",
+    ]  # fmt: skip
+    oracle = chains.pop(2)  # the first seed's only (below)
     outs = [chain.steps[0].args[chain.steps[0].args.index("--out") + 1] for chain in chains]
     assert outs == [str(tmp_path / "segclip"), str(tmp_path / "sseg"),
                     str(tmp_path / "seed-7" / "sseg"), str(tmp_path / "seed-7" / "segclip")]  # fmt: skip
@@ -98,6 +101,17 @@ def test_further_seeds_train_every_method_again_in_a_folder_of_their_own(tmp_pat
         "training S-Seg+ (selftrain on S-Seg's pseudo-labels) (seed 7)",
     ]
     assert all(str(tmp_path / "seed-7" / "sseg_plus") in str(step.log) for step in planned)
+    # the ground-truth oracle waits for the first seed's S-Seg to record its training scenes
+    assert oracle.steps == [] and not oracle.can_start()
+    (tmp_path / "sseg").mkdir()
+    (tmp_path / "sseg" / "result.json").write_text(json.dumps({"train": {"data": {**data, "seed": 5}}}))
+    assert oracle.can_start()
+    write, train = oracle.plan_next()
+    assert write.module == "ovseg.bench.ground_truth_oracle"
+    assert write.args == ["--out", str(tmp_path / "oracle_ground_truth" / "labels"), "--num-images", "32",
+                          "--image-size", "64", "--seed", "5"]  # fmt: skip
+    assert train.args[train.args.index("--seed") + 1] == "3"  # the first seed's, like its S-Seg+
+    assert train.args[train.args.index("--recipe") + 1] == str(plan.recipes["sseg+"])
     # one seed's methods always side by side; further seeds fill the cores without sharing them
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     assert concurrent_chains(plan) == 2
@@ -110,7 +124,8 @@ def test_further_seeds_queue_the_longest_chains_first(tmp_path):
     """S-Seg's chain (S-Seg+ follows it) waits before SegCLIP's, so a short chain ends the run."""
     chains = _chains(plan_synthetic(plan_args(seed=[0, 1, 2])), tmp_path)
     assert [chain.name for chain in chains] == [
-        "segclip", "sseg", "sseg (seed 1)", "sseg (seed 2)", "segclip (seed 1)", "segclip (seed 2)",
+        "segclip", "sseg", "ground-truth oracle", "sseg (seed 1)", "sseg (seed 2)", "segclip (seed 1)",
+        "segclip (seed 2)",
     ]  # fmt: skip
     plain = _chains(plan_synthetic(plan_args(seed=[0, 1], methods=["segclip", "sseg"])), tmp_path)
     assert [chain.name for chain in plain] == ["segclip", "sseg", "segclip (seed 1)", "sseg (seed 1)"]
@@ -128,6 +143,29 @@ def test_at_most_max_running_chains_run_at_once(tmp_path):
     times = {name: [float(t) for t in (tmp_path / name).read_text().split()] for name in "abc"}
     assert times["c"][0] >= min(times["a"][1], times["b"][1])  # c waited for a or b to end
     assert times["b"][0] < times["a"][1] and times["a"][0] < times["b"][1]  # a and b overlapped
+
+
+def test_a_waiting_chain_starts_once_ready_and_never_before(tmp_path):
+    flag, started, ended = (tmp_path / name for name in ("flag", "started", "ended"))
+    first = python_step(
+        tmp_path, "first", f"import time, pathlib; time.sleep(0.6); pathlib.Path({str(flag)!r}).touch()"
+    )
+    more = python_step(
+        tmp_path, "more", f"import time, pathlib; time.sleep(1.5); pathlib.Path({str(ended)!r}).touch()"
+    )
+    late = python_step(  # fails, and so fails the run, if it starts before the flag exists
+        tmp_path,
+        "late",
+        f"import pathlib as p; assert p.Path({str(flag)!r}).exists(); p.Path({str(started)!r}).touch()",
+    )
+    run_chains(
+        [Chain("a", [first, more]), Chain("waits", [late], ready=flag.exists)], threads=1, max_running=2
+    )
+    assert started.stat().st_mtime < ended.stat().st_mtime  # it started as soon as it could, beside "more"
+    never = Chain("never", [python_step(tmp_path, "never", "pass")], ready=lambda: False)
+    with pytest.raises(MethodRunError, match="wait for a condition never met: never"):
+        run_chains([Chain("short", [python_step(tmp_path, "short", "pass")]), never], threads=1)
+    assert not (tmp_path / "never.log").exists()
 
 
 def test_a_long_step_is_reported_as_still_running(tmp_path, monkeypatch, capsys):

@@ -110,7 +110,7 @@ def test_real_report_has_a_column_per_dataset_and_the_average():
     assert "no training in real mode" in text
 
 
-def test_pseudo_mask_oracles_are_rows_beside_the_chance_levels(tmp_path):
+def test_oracles_are_rows_beside_the_chance_levels_with_a_note_saying_what_they_are(tmp_path):
     entries = {"A": method_entry(trained_result(32, 55.0))}
     report = report_of(entries, ["synthetic"], {"synthetic": {"all_background": 9.1, "uniform": 2.9}})
     report["oracle"] = {"synthetic": {"pixel": 48.7, "felzenszwalb": 87.02}}
@@ -118,6 +118,14 @@ def test_pseudo_mask_oracles_are_rows_beside_the_chance_levels(tmp_path):
     text = md_path.read_text()
     assert "| oracle: S-Seg's pixel K-Means pseudo-masks | 48.70 |" in text
     assert "| oracle: Felzenszwalb superpixels | 87.02 |" in text
+    assert "majority ground-truth class" in text and "ground-truth oracle" not in text
+    report["oracle"]["synthetic"]["ground_truth"] = 50.14
+    text = write_report(report, tmp_path / "gt")[1].read_text()
+    assert "| oracle: S-Seg+'s recipe on ground-truth labels | 50.14 |" in text
+    assert "The ground-truth oracle trains S-Seg+'s recipe" in text
+    report["oracle"] = {"synthetic": {"ground_truth": 50.14}}  # alone: no pseudo-mask note
+    text = write_report(report, tmp_path / "gt_alone")[1].read_text()
+    assert "majority ground-truth class" not in text and "The ground-truth oracle trains" in text
     del report["oracle"]
     assert "oracle" not in write_report(report, tmp_path / "none")[1].read_text()
 
