@@ -5,7 +5,8 @@ Each evaluation is exactly ``ovseg test --model M --data D --ckpt F --protocol P
 ``ovseg test`` agree. Run by ``benchmarks/bench.py`` as
 ``python -m ovseg.bench.checkpoint_run --method M --ckpt F --data voc coco --out DIR ...``.
 Writes ``DIR/test_<dataset>_<protocol>.json`` per dataset (by ``ovseg test``), ``DIR/predictions.npz``
-(the first images of the first dataset) and ``DIR/result.json``.
+(the first images of the first dataset) and ``DIR/result.json`` (with the model's confidence
+ceiling on each dataset's classes at that dataset's threshold).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ovseg.bench.method_run import parameter_counts, peak_memory_mb
+from ovseg.bench.method_run import model_ceiling, parameter_counts, peak_memory_mb
 from ovseg.bench.predictions import first_predictions, save_predictions
 from ovseg.cli import alias_help, expand_aliases
 from ovseg.evaluation.protocols import DEFAULT_PROTOCOL
@@ -65,7 +66,7 @@ def run_checkpoint(
     ``config`` is a method YAML (``-c``) that sets the architecture foreign weights are loaded into;
     a Lightning checkpoint brings its own."""
     out.mkdir(parents=True, exist_ok=True)
-    records, model = {}, None
+    records, ceilings, model = {}, {}, None
     for index, dataset in enumerate(datasets):
         argv = ovseg_test_arguments(
             method, checkpoint, dataset, protocol, out, data_root, num_workers, config
@@ -73,6 +74,7 @@ def run_checkpoint(
         cli = run_cli(expand_aliases(argv), alias_help())
         model = cli.model
         records[dataset] = json.loads(model.results_path("test").read_text())
+        ceilings[dataset] = model_ceiling(model)  # this dataset's classes and threshold
         if index == 0:
             kept = first_predictions(model, cli.datamodule, grid)
             save_predictions(out / "predictions.npz", kept)
@@ -82,6 +84,7 @@ def run_checkpoint(
         "parameters": parameter_counts(model),
         "train": None,
         "evals": records,
+        "ceilings": ceilings,
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "device": str(model.device),
         "threads": torch.get_num_threads(),

@@ -15,6 +15,7 @@ from ovseg.evaluation.confidence_ceiling import classes_reaching
 
 CEILING_HEADER = [
     "method",
+    "dataset",
     "logit scale",
     "class cosine mean / max",
     "ceiling min–max",
@@ -29,27 +30,27 @@ CEILING_NOTE = (
 
 
 def ceiling_rows(report: dict) -> list[list[str]]:
-    """One row per method that classifies by a softmax over class similarities."""
+    """One row per method that classifies by a softmax over class similarities, and dataset."""
     rows = []
     for name, method in report["methods"].items():
-        ceiling = method.get("ceiling")
-        if not ceiling:
-            continue
-        values = list(ceiling["per_class"].values())
-        threshold = ceiling.get("bg_threshold")
-        reaching = "—"
-        if threshold is not None:
-            reaching = f"{len(classes_reaching(ceiling, threshold))} of {len(values)} (≥ {threshold})"
-        rows.append(
-            [
-                name,
-                cell(ceiling["logit_scale"], 1),
-                f"{cell(ceiling['mean_cosine'])} / {cell(ceiling['max_cosine'])}",
-                f"{min(values):.2f}–{max(values):.2f}",
-                reaching,
-            ]
-        )
+        for dataset, ceiling in (method.get("ceilings") or {}).items():
+            if ceiling:
+                rows.append([name, dataset, *_ceiling_cells(ceiling)])
     return rows
+
+
+def _ceiling_cells(ceiling: dict) -> list[str]:
+    values = list(ceiling["per_class"].values())
+    threshold = ceiling.get("bg_threshold")
+    reaching = "—"
+    if threshold is not None:
+        reaching = f"{len(classes_reaching(ceiling, threshold))} of {len(values)} (≥ {threshold})"
+    return [
+        cell(ceiling["logit_scale"], 1),
+        f"{cell(ceiling['mean_cosine'])} / {cell(ceiling['max_cosine'])}",
+        f"{min(values):.2f}–{max(values):.2f}",
+        reaching,
+    ]
 
 
 NAMING_HEADER = ["method", "mIoU, background ignored", "chance: uniform", "best class", "worst class"]

@@ -70,7 +70,10 @@ def model_ceiling(model) -> dict | None:
     scale = model.class_logit_scale()
     if scale is None:
         return None
-    ceiling = confidence_ceiling(model.build_class_embeddings(), scale, model.class_names)
+    model.eval()  # the prompts as evaluation encodes them (S-Seg's projection has a BatchNorm)
+    with torch.no_grad():
+        embeddings = model.build_class_embeddings()  # (C, D)
+    ceiling = confidence_ceiling(embeddings, scale, model.class_names)
     return {**ceiling, "bg_threshold": model.bg_threshold}
 
 

@@ -5,7 +5,7 @@ An entry::
     {"source": recipe or checkpoint path, "model": class name, "parameters": {"total", "trainable"},
      "train": {"steps", "images", "batch_size", "seconds", "images_per_s", "data"} | None,
      "peak_memory_mb": float, "device": str, "threads": int,
-     "ceiling": the confidence ceiling on the evaluation classes (``method_run``) | None,
+     "ceilings": {dataset: the confidence ceiling on its classes at its threshold | None},
      "naming": {"mIoU", "IoU", "class_names", "uniform_chance"}, background ignored (``method_run``) | None,
      "results": {dataset: {"mIoU", "aAcc", "mAcc", "IoU", "label_names", "num_images",
                           "eval_seconds", "images_per_s", "protocol": {...}}},
@@ -50,7 +50,7 @@ def method_entry(result: dict) -> dict:
         "peak_memory_mb": result["peak_memory_mb"],
         "device": result.get("device"),
         "threads": result.get("threads"),
-        "ceiling": result.get("ceiling"),
+        "ceilings": ceilings_of(result, list(records)),
         "naming": result.get("naming"),
         "results": {name: dataset_result(record) for name, record in records.items()},
     }
@@ -60,6 +60,14 @@ def method_entry(result: dict) -> dict:
         "eval_images_per_s": eval_images_per_s(entry),
     }
     return entry
+
+
+def ceilings_of(result: dict, datasets: list[str]) -> dict[str, dict | None]:
+    """Per dataset, the model's confidence ceiling: ``checkpoint_run`` records one per dataset,
+    ``method_run`` one for its single evaluation split; None for a method without a class softmax."""
+    if "ceilings" in result:
+        return result["ceilings"]
+    return {dataset: result.get("ceiling") for dataset in datasets}
 
 
 def eval_images_per_s(entry: dict) -> float | None:

@@ -65,6 +65,12 @@ def test_real_mode_scores_both_checkpoints_on_both_datasets(inputs, tmp_path):
     assert all((tmp_path / "r" / name).is_file() for name in report["pictures"].values())
     markdown = (tmp_path / "r" / "report.md").read_text()
     assert "| voc mIoU | coco mIoU | average mIoU |" in markdown and "<details>" in markdown
+    # each checkpoint's confidence ceiling on each dataset's classes, at that dataset's threshold
+    for name, entry in report["methods"].items():
+        voc, coco = entry["ceilings"]["voc"], entry["ceilings"]["coco"]
+        assert (len(voc["per_class"]), len(coco["per_class"])) == (20, 80)
+        assert voc["bg_threshold"] == coco["bg_threshold"] == 0.95
+        assert f"| {name} | voc | " in markdown and f"| {name} | coco | " in markdown
 
     # each figure is what a hand-run `ovseg test` gives for the same checkpoint and dataset: the S-Seg
     # weights loaded as foreign weights score as the Lightning checkpoint they came from

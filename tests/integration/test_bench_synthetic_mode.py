@@ -48,8 +48,9 @@ def test_synthetic_mode_trains_both_methods_and_writes_the_whole_report(tmp_path
         assert entry["train"]["steps"] == 2 and entry["train"]["images"] == images
         assert entry["results"]["synthetic"]["num_images"] == 6 and entry["threads"] == 1
     assert report["methods"]["S-Seg+"]["teacher"] == "S-Seg"
-    assert report["methods"]["S-Seg+"]["ceiling"] is None  # closed-vocabulary: no class softmax
-    assert all(len(report["methods"][name]["ceiling"]["per_class"]) == 8 for name in ("SegCLIP", "S-Seg"))
+    assert report["methods"]["S-Seg+"]["ceilings"] == {"synthetic": None}  # closed-vocabulary: no softmax
+    ceilings = [report["methods"][name]["ceilings"]["synthetic"] for name in ("SegCLIP", "S-Seg")]
+    assert all(len(ceiling["per_class"]) == 8 for ceiling in ceilings)
     assert "## Confidence ceiling" in (tmp_path / "s" / "report.md").read_text()
     # every method, S-Seg+ included, is also scored naming the objects with the background ignored
     assert all(len(entry["naming"]["IoU"]) == 8 for entry in report["methods"].values())

@@ -151,8 +151,28 @@ def test_the_confidence_ceiling_section_counts_the_classes_that_can_reach_the_th
     assert "confidence ceiling" in text and "0.66–0.98" in text and "1 of 2 (≥ 0.95)" in text
     markdown_text = write_report(report, tmp_path)[1].read_text()
     assert "## Confidence ceiling" in markdown_text
-    assert "| A | 13.4 | 0.58 / 0.93 | 0.66–0.98 | 1 of 2 (≥ 0.95) |" in markdown_text
+    assert "| A | synthetic | 13.4 | 0.58 / 0.93 | 0.66–0.98 | 1 of 2 (≥ 0.95) |" in markdown_text
     assert "| B |" not in markdown_text.split("## Confidence ceiling")[1].split("## Per-class")[0]
+
+
+def test_real_mode_has_a_ceiling_row_per_dataset_and_none_threshold_without_background(tmp_path):
+    def ceiling(threshold):
+        return {"logit_scale": 100.0, "mean_cosine": 0.8, "max_cosine": 0.97, "bg_threshold": threshold,
+                "per_class": {"cat": 0.999, "dog": 0.9}}  # fmt: skip
+
+    result = {
+        "checkpoint": "m.ckpt",
+        "model": "M",
+        "parameters": {"total": 1_000_000, "trainable": 1_000_000},
+        "train": None,
+        "evals": {"voc": record("voc", 40.0), "voc20": record("voc20", 70.0)},
+        "ceilings": {"voc": ceiling(0.95), "voc20": ceiling(None)},
+        "peak_memory_mb": 700.0,
+    }
+    report = report_of({"A": method_entry(result)}, ["voc", "voc20"], trained=False)
+    text = write_report(report, tmp_path)[1].read_text()
+    assert "| A | voc | 100.0 | 0.80 / 0.97 | 0.90–1.00 | 1 of 2 (≥ 0.95) |" in text
+    assert "| A | voc20 | 100.0 | 0.80 / 0.97 | 0.90–1.00 | — |" in text  # no background: no threshold
 
 
 def test_naming_without_background_names_the_best_and_worst_class_of_each_method(tmp_path):
