@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ovseg.bench.jobs import Step, read_result
+from ovseg.bench.self_training import selftrain_step
 from ovseg.data.catalog import get_dataset_spec
 from ovseg.data.synthetic import render_scene
 from ovseg.data.unlabeled import synthetic_name
@@ -77,16 +78,11 @@ def ground_truth_steps(teacher_out: Path, out: Path, recipe: Path, method_args: 
         "--out", str(labels), "--num-images", str(data["synthetic_length"]),
         "--image-size", str(data["image_size"]), "--seed", str(data["seed"]),
     ]  # fmt: skip
-    train = [
-        "--recipe", str(recipe), "--out", str(out), *method_args,
-        "--data.init_args.pseudo_labels", str(labels),
-        "--data.init_args.image_size", str(data["image_size"]),
-    ]  # fmt: skip
     return [
         Step(f"writing the ground truth of {data['synthetic_length']} training scenes", __name__, write,
              out / "labels.log"),
-        Step("training the ground-truth oracle (S-Seg+'s recipe on ground-truth labels)",
-             "ovseg.bench.method_run", train, out / "train.log"),
+        selftrain_step("training the ground-truth oracle (S-Seg+'s recipe on ground-truth labels)", recipe,
+                       out, labels, data["image_size"], method_args),
     ]  # fmt: skip
 
 

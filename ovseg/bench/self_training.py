@@ -37,14 +37,20 @@ def self_training_steps(
         "--num-images", str(data["synthetic_length"]), "--image-size", str(data["image_size"]),
         "--seed", str(data["seed"]), "--device", "auto", "--workers", "0", "--no-progress",
     ]  # fmt: skip
-    train = [
-        "--recipe", str(recipe), "--out", str(out), *method_args,
-        "--data.init_args.pseudo_labels", str(labels),
-        "--data.init_args.image_size", str(data["image_size"]),
-    ]  # fmt: skip
     return [
         Step(f"pseudo-labelling {data['synthetic_length']} training scenes with S-Seg", "ovseg", pseudo_label,
              out / "pseudo_label.log"),
-        Step("training S-Seg+ (selftrain on S-Seg's pseudo-labels)", "ovseg.bench.method_run", train,
-             out / "train.log"),
+        selftrain_step("training S-Seg+ (selftrain on S-Seg's pseudo-labels)", recipe, out, labels,
+                       data["image_size"], method_args),
     ]  # fmt: skip
+
+
+def selftrain_step(
+    what: str, recipe: Path, out: Path, labels: Path, image_size: int, method_args: list[str]
+) -> Step:
+    """Train and score the selftrain ``recipe`` on the label folder ``labels`` into ``out``."""
+    train = [
+        "--recipe", str(recipe), "--out", str(out), *method_args,
+        "--data.init_args.pseudo_labels", str(labels), "--data.init_args.image_size", str(image_size),
+    ]  # fmt: skip
+    return Step(what, "ovseg.bench.method_run", train, out / "train.log")

@@ -94,15 +94,21 @@ def test_different_batch_sizes_are_stated_as_a_budget_difference():
     assert "A 320, B 160" in statement and "A batch 32, B batch 16" in statement
 
 
-def test_real_report_has_a_column_per_dataset_and_the_average():
-    result = {
+def checkpoint_result(evals: dict, **extra) -> dict:
+    """What ``checkpoint_run`` writes for a checkpoint scored on ``evals`` (dataset → record)."""
+    return {
         "checkpoint": "m.ckpt",
         "model": "M",
         "parameters": {"total": 1_000_000, "trainable": 1_000_000},
         "train": None,
-        "evals": {"voc": record("voc", 40.0), "coco": record("coco", 20.0)},
+        "evals": evals,
         "peak_memory_mb": 700.0,
+        **extra,
     }
+
+
+def test_real_report_has_a_column_per_dataset_and_the_average():
+    result = checkpoint_result({"voc": record("voc", 40.0), "coco": record("coco", 20.0)})
     report = report_of({"A": method_entry(result)}, ["voc", "coco"], trained=False)
     text = markdown(report)
     assert "| method | voc mIoU | coco mIoU | average mIoU | mean aAcc |" in text
@@ -160,15 +166,8 @@ def test_real_mode_has_a_ceiling_row_per_dataset_and_none_threshold_without_back
         return {"logit_scale": 100.0, "mean_cosine": 0.8, "max_cosine": 0.97, "bg_threshold": threshold,
                 "per_class": {"cat": 0.999, "dog": 0.9}}  # fmt: skip
 
-    result = {
-        "checkpoint": "m.ckpt",
-        "model": "M",
-        "parameters": {"total": 1_000_000, "trainable": 1_000_000},
-        "train": None,
-        "evals": {"voc": record("voc", 40.0), "voc20": record("voc20", 70.0)},
-        "ceilings": {"voc": ceiling(0.95), "voc20": ceiling(None)},
-        "peak_memory_mb": 700.0,
-    }
+    evals = {"voc": record("voc", 40.0), "voc20": record("voc20", 70.0)}
+    result = checkpoint_result(evals, ceilings={"voc": ceiling(0.95), "voc20": ceiling(None)})
     report = report_of({"A": method_entry(result)}, ["voc", "voc20"], trained=False)
     text = write_report(report, tmp_path)[1].read_text()
     assert "| A | voc | 100.0 | 0.80 / 0.97 | 0.90–1.00 | 1 of 2 (≥ 0.95) |" in text
