@@ -2,7 +2,8 @@
 
 Synthetic mode (no --data): train each method's tiny CPU recipe on the built-in synthetic pairs
 (same seed, same steps, side by side), score them on the synthetic evaluation split, compare with
-chance and with the pseudo-mask oracles; S-Seg+ self-trains on S-Seg's labels of its training scenes.
+chance and with the oracles; S-Seg+ self-trains on S-Seg's labels of its training scenes, and the
+ground-truth oracle trains the same recipe on those scenes' true masks.
 Real mode (--data and checkpoints): no training; score each checkpoint on each dataset under one
 protocol (default groupvit), a column per dataset plus the average.
 
