@@ -146,7 +146,7 @@ def run_method(
         },
         "eval": record,
         "chance": chance,
-        "ceiling": ceiling,
+        "ceilings": {record["dataset"]["name"]: ceiling},  # as checkpoint_run records it, per dataset
         "naming": naming,
         "eval_images_per_s": round(record["dataset"]["num_images"] / max(record["eval_seconds"], 1e-9), 2),
         "peak_memory_mb": round(peak_memory_mb(), 1),

@@ -7,7 +7,8 @@ A report is plain data::
      and "<figure>_mean", "<figure>_std" of each}} | None (synthetic mode with several seeds),
      "budget": {"per_method": {name: {...}}, "statement": str},
      "chance": {dataset: {"all_background": float, "uniform": float}},
-     "oracle": {dataset: {source: float}} (synthetic mode: pseudo-mask upper bounds, optional),
+     "oracle": {dataset: {source: float}} (synthetic mode: the pseudo-mask oracles and the
+     ground-truth oracle, upper bounds; optional),
      "environment": {...}, "methods": {name: entry (see ``ovseg.bench.results``)},
      "pictures": {kind: file name in the run folder}, "wall_seconds": float, "note": str}
 """

@@ -50,7 +50,7 @@ def method_entry(result: dict) -> dict:
         "peak_memory_mb": result["peak_memory_mb"],
         "device": result.get("device"),
         "threads": result.get("threads"),
-        "ceilings": ceilings_of(result, list(records)),
+        "ceilings": result["ceilings"],
         "naming": result.get("naming"),
         "results": {name: dataset_result(record) for name, record in records.items()},
     }
@@ -60,14 +60,6 @@ def method_entry(result: dict) -> dict:
         "eval_images_per_s": eval_images_per_s(entry),
     }
     return entry
-
-
-def ceilings_of(result: dict, datasets: list[str]) -> dict[str, dict | None]:
-    """Per dataset, the model's confidence ceiling: ``checkpoint_run`` records one per dataset,
-    ``method_run`` one for its single evaluation split; None for a method without a class softmax."""
-    if "ceilings" in result:
-        return result["ceilings"]
-    return {dataset: result.get("ceiling") for dataset in datasets}
 
 
 def eval_images_per_s(entry: dict) -> float | None:

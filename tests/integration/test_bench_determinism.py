@@ -25,9 +25,10 @@ def test_two_runs_with_the_same_seed_agree(method, tmp_path):
     assert first["eval"]["metrics"]["mIoU"] == second["eval"]["metrics"]["mIoU"]
     assert first["eval"]["metrics"]["IoU"] == second["eval"]["metrics"]["IoU"]
     # the confidence ceiling of the trained model on the 8 synthetic classes, at the 0.95 threshold
-    assert len(first["ceiling"]["per_class"]) == 8 and first["ceiling"]["bg_threshold"] == 0.95
-    assert first["ceiling"] == second["ceiling"]
-    assert all(0.125 <= value <= 1.0 for value in first["ceiling"]["per_class"].values())
+    ceiling = first["ceilings"]["synthetic"]
+    assert len(ceiling["per_class"]) == 8 and ceiling["bg_threshold"] == 0.95
+    assert first["ceilings"] == second["ceilings"]
+    assert all(0.125 <= value <= 1.0 for value in ceiling["per_class"].values())
     # naming without background: the 8 categories, background ignored, the same in both runs
     assert first["naming"] == second["naming"] and len(first["naming"]["IoU"]) == 8
     assert 0.0 <= first["naming"]["mIoU"] <= 100.0

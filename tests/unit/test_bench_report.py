@@ -41,6 +41,7 @@ def trained_result(batch_size: int, miou: float) -> dict:
         "parameters": {"total": 2_500_000, "trainable": 2_500_000},
         "train": {**train, "images_per_s": 2.0 * batch_size, "data": {"seed": 0}, "loss_curve": [(1, 2.0)]},
         "eval": record("synthetic", miou),
+        "ceilings": {"synthetic": None},  # as for a method without a class softmax
         "peak_memory_mb": 900.0,
         "device": "cpu",
         "threads": 2,
@@ -102,6 +103,7 @@ def checkpoint_result(evals: dict, **extra) -> dict:
         "parameters": {"total": 1_000_000, "trainable": 1_000_000},
         "train": None,
         "evals": evals,
+        "ceilings": {dataset: None for dataset in evals},
         "peak_memory_mb": 700.0,
         **extra,
     }
@@ -149,7 +151,7 @@ def test_the_confidence_ceiling_section_counts_the_classes_that_can_reach_the_th
     ceiling = {"logit_scale": 13.4, "mean_cosine": 0.58, "max_cosine": 0.93, "bg_threshold": 0.95,
                "per_class": {"cat": 0.66, "dog": 0.98}}  # fmt: skip
     entries = {
-        "A": method_entry({**trained_result(32, 50.0), "ceiling": ceiling}),
+        "A": method_entry({**trained_result(32, 50.0), "ceilings": {"synthetic": ceiling}}),
         "B": method_entry(trained_result(32, 40.0)),
     }  # fmt: skip  (B: no ceiling, like selftrain)
     report = report_of(entries, ["synthetic"])
