@@ -78,6 +78,8 @@ class ImageTextDataModule(L.LightningDataModule):
         seed: shuffle and generator seed.
         synthetic_length: pairs in a synthetic source that does not set its own length.
         drop_last: drop incomplete training batches.
+        grayscale_prob: chance that a training crop is turned to grey (its luma in all channels), so
+            that colour alone cannot tell the captions apart (0: never).
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class ImageTextDataModule(L.LightningDataModule):
         seed: int = 0,
         synthetic_length: int = 4096,
         drop_last: bool = True,
+        grayscale_prob: float = 0.0,
     ) -> None:
         super().__init__()
         self.source_specs = [
@@ -132,6 +135,9 @@ class ImageTextDataModule(L.LightningDataModule):
         self.seed = seed
         self.synthetic_length = synthetic_length
         self.drop_last = drop_last
+        if not 0.0 <= grayscale_prob <= 1.0:
+            raise OvsegUserError(f"grayscale_prob must lie in [0, 1] (a chance per crop), got {grayscale_prob}.")
+        self.grayscale_prob = grayscale_prob
         self.skip_counts: Counter[str] = Counter()
         self.skip_history: list[dict[str, int]] = []
         self._unreported = False
@@ -199,7 +205,15 @@ class ImageTextDataModule(L.LightningDataModule):
         superpixelizer = (
             Superpixelizer(self.superpixel_settings, self.superpixel_cache) if self.superpixels else None
         )
-        return PairTransform(self.image_size, self.crop_scale, mean, std, self.context_length, superpixelizer)
+        return PairTransform(
+            self.image_size,
+            self.crop_scale,
+            mean,
+            std,
+            self.context_length,
+            superpixelizer,
+            self.grayscale_prob,
+        )
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit"):

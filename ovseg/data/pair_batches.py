@@ -64,6 +64,13 @@ def normalization_stats(normalization: str, module: object | None = None) -> tup
     return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
 
+def to_grayscale(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 (3, H, W) → uint8 (3, H, W) holding its luma (ITU-R 601) in all three channels."""
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+    luma = (pixels.float() * weights).sum(dim=0, keepdim=True).round().clamp(0, 255)  # (1, H, W)
+    return luma.to(torch.uint8).expand(3, -1, -1).contiguous()  # (3, H, W)
+
+
 class PairTransform:
     """Decoded sample → training tensors: crop with box, normalise, tokenise, superpixels."""
 
@@ -75,8 +82,12 @@ class PairTransform:
         std: Stats,
         context_length: int,
         superpixelizer: Superpixelizer | None = None,
+        grayscale_prob: float = 0.0,
     ) -> None:
+        if not 0.0 <= grayscale_prob <= 1.0:
+            raise OvsegUserError(f"grayscale_prob must lie in [0, 1], got {grayscale_prob}.")
         self.image_size = image_size
+        self.grayscale_prob = grayscale_prob
         self.crop = RandomResizedCropWithBox(image_size, crop_scale)
         self.mean = mean
         self.std = std
@@ -87,8 +98,11 @@ class PairTransform:
     def __call__(self, sample: dict, generator: torch.Generator | None = None) -> dict:
         """``generator`` draws the crop (None: torch's global generator)."""
         crop, box = self.crop(sample["image"], generator)
+        pixels = pil_to_tensor(crop)  # (3, S, S) uint8
+        if self.grayscale_prob > 0 and float(torch.rand((), generator=generator)) < self.grayscale_prob:
+            pixels = to_grayscale(pixels)
         out = {
-            "image": normalize(pil_to_tensor(crop), self.mean, self.std),  # (3, S, S)
+            "image": normalize(pixels, self.mean, self.std),  # (3, S, S)
             "text": self.tokenizer.encode(sample["caption"]),  # (L,)
             "caption": sample["caption"],
             "crop_box": torch.tensor(box, dtype=torch.int64),  # (4,)

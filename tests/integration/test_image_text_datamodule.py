@@ -67,6 +67,24 @@ def test_defaults_work_out_of_the_box():
     assert len(list(module.val_dataloader())) == 2
 
 
+def test_grayscale_crops_hold_their_luma_in_every_channel():
+    def pixels(module: ImageTextDataModule) -> torch.Tensor:
+        module.setup("fit")
+        images = torch.cat([batch["image"] for batch in module.train_dataloader()])  # (N, 3, S, S)
+        return images * torch.tensor(CLIP_STD).view(1, 3, 1, 1) + torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+
+    colour = pixels(synthetic_module(image_size=32))
+    grey = pixels(synthetic_module(image_size=32, grayscale_prob=1.0))
+    luma = (colour * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(dim=1)  # (N, S, S)
+    assert (grey[:, 0] - grey[:, 1]).abs().max() < 1e-5 and (grey[:, 1] - grey[:, 2]).abs().max() < 1e-5
+    assert (grey[:, 0] - luma).abs().max() <= 0.5 / 255 + 1e-5  # the same crops, rounded to uint8
+    assert (colour[:, 0] - colour[:, 2]).abs().max() > 0.2  # the scenes are coloured
+    half = pixels(synthetic_module(image_size=32, grayscale_prob=0.5))
+    is_grey = (half.amax(dim=1) - half.amin(dim=1)).flatten(1).amax(dim=1) < 1e-5  # (N,)
+    assert 0 < int(is_grey.sum()) < len(is_grey)
+    assert torch.equal(half, pixels(synthetic_module(image_size=32, grayscale_prob=0.5)))  # seeded
+
+
 def test_weighted_map_sources_stream_with_an_exact_length():
     sources = [
         {"kind": "synthetic", "length": 10, "weight": 2.0},
@@ -237,6 +255,8 @@ def test_bad_options_fail_at_construction():
         ImageTextDataModule(normalization="openai")
     with pytest.raises(ValueError, match="crop scale"):
         ImageTextDataModule(crop_scale=(0.9, 0.1))
+    with pytest.raises(OvsegUserError, match=r"grayscale_prob must lie in \[0, 1\]"):
+        ImageTextDataModule(grayscale_prob=1.5)
 
 
 # ----- two real processes × two dataloader workers ---------------------------------------------
