@@ -136,7 +136,7 @@ class ImageTextDataModule(L.LightningDataModule):
         self.synthetic_length = synthetic_length
         self.drop_last = drop_last
         if not 0.0 <= grayscale_prob <= 1.0:
-            raise OvsegUserError(f"grayscale_prob must lie in [0, 1] (a chance per crop), got {grayscale_prob}.")
+            raise OvsegUserError(f"grayscale_prob must lie in [0, 1] (a chance per crop): {grayscale_prob}.")
         self.grayscale_prob = grayscale_prob
         self.skip_counts: Counter[str] = Counter()
         self.skip_history: list[dict[str, int]] = []
