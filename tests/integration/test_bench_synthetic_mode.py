@@ -35,7 +35,9 @@ def test_synthetic_mode_trains_both_methods_and_writes_the_whole_report(tmp_path
     oracles = dict(report["oracle"]["synthetic"])
     ground_truth = oracles.pop("ground_truth")
     assert oracles == synthetic_oracles(6, 64, 0, REPO / "experiments/sseg/tiny_cpu.yaml")
+    assert set(oracles) == {"pixel", "felzenszwalb", "hue"}
     assert "oracle: S-Seg's pixel K-Means pseudo-masks" in (tmp_path / "s" / "report.md").read_text()
+    assert "oracle: true masks, each object named by its hue" in (tmp_path / "s" / "report.md").read_text()
     # the ground-truth oracle: S-Seg+'s recipe and steps, first seed only, on S-Seg's 32 scenes' masks
     oracle_run = json.loads((tmp_path / "s" / "oracle_ground_truth" / "result.json").read_text())
     assert ground_truth == oracle_run["eval"]["metrics"]["mIoU"] and oracle_run["train"]["steps"] == 2

@@ -131,9 +131,20 @@ def test_oracles_are_rows_beside_the_chance_levels_with_a_note_saying_what_they_
     text = write_report(report, tmp_path / "gt")[1].read_text()
     assert "| oracle: S-Seg+'s recipe on ground-truth labels | 50.14 |" in text
     assert "The ground-truth oracle trains S-Seg+'s recipe" in text
+    assert "hue oracle" not in text
+    report["oracle"]["synthetic"]["hue"] = 44.63
+    text = write_report(report, tmp_path / "hue")[1].read_text()
+    rows = [line.split(" |")[0] for line in text.splitlines() if line.startswith("| oracle:")]
+    assert rows[2:] == [
+        "| oracle: true masks, each object named by its hue",
+        "| oracle: S-Seg+'s recipe on ground-truth labels",
+    ]
+    assert "| oracle: true masks, each object named by its hue | 44.63 |" in text
+    assert "The hue oracle keeps the true masks" in text
     report["oracle"] = {"synthetic": {"ground_truth": 50.14}}  # alone: no pseudo-mask note
     text = write_report(report, tmp_path / "gt_alone")[1].read_text()
     assert "majority ground-truth class" not in text and "The ground-truth oracle trains" in text
+    assert "hue oracle" not in text
     del report["oracle"]
     assert "oracle" not in write_report(report, tmp_path / "none")[1].read_text()
 
@@ -143,8 +154,8 @@ def test_synthetic_oracles_use_the_sseg_recipes_pseudo_mask_settings():
     settings = pixel_settings(recipe)
     assert (settings.k, settings.grid, settings.kmeans_iters) == (4, 16, 10)
     levels = synthetic_oracles(4, 64, 0, recipe)
-    assert set(levels) == {"pixel", "felzenszwalb"} and all(0.0 < v <= 100.0 for v in levels.values())
-    assert set(synthetic_oracles(2, 64, 0, None)) == {"felzenszwalb"}
+    assert set(levels) == {"pixel", "felzenszwalb", "hue"} and all(0.0 < v <= 100.0 for v in levels.values())
+    assert set(synthetic_oracles(2, 64, 0, None)) == {"felzenszwalb", "hue"}
 
 
 def test_the_confidence_ceiling_section_counts_the_classes_that_can_reach_the_threshold(tmp_path):
