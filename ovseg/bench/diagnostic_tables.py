@@ -53,11 +53,21 @@ def _ceiling_cells(ceiling: dict) -> list[str]:
     ]
 
 
-NAMING_HEADER = ["method", "mIoU, background ignored", "chance: uniform", "best class", "worst class"]
+NAMING_HEADER = [
+    "method",
+    "mIoU, background ignored",
+    "chance: uniform",
+    "best class",
+    "worst class",
+    "recognition AUC",
+]
 NAMING_NOTE = (
     "Naming without background: pixels whose ground truth is background are ignored and every other "
     "pixel takes its best class, with no threshold, as VOC20 and Context59 are scored. It measures how "
-    "well a method names the objects, apart from telling them from the background; the main mIoU needs both."
+    "well a method names the objects, apart from telling them from the background; the main mIoU needs both. "
+    "Recognition AUC: how well the method's image-level class scores tell the evaluation images that hold "
+    "a class from those that do not, averaged over the classes (0.50: chance; — for a method without an "
+    "image-level classifier)."
 )
 
 
@@ -78,6 +88,7 @@ def naming_rows(report: dict) -> list[list[str]]:
                 cell(naming["uniform_chance"]),
                 f"{best[1]} {cell(best[0], 1)}",
                 f"{worst[1]} {cell(worst[0], 1)}",
+                cell(naming.get("recognition_auc")),
             ]
         )
     return rows

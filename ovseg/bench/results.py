@@ -6,7 +6,8 @@ An entry::
      "train": {"steps", "images", "batch_size", "seconds", "images_per_s", "data"} | None,
      "peak_memory_mb": float, "device": str, "threads": int,
      "ceilings": {dataset: the confidence ceiling on its classes at its threshold | None},
-     "naming": {"mIoU", "IoU", "class_names", "uniform_chance"}, background ignored (``method_run``) | None,
+     "naming": {"mIoU", "IoU", "class_names", "uniform_chance", "recognition_auc"}, background ignored
+     (``method_run``) | None,
      "results": {dataset: {"mIoU", "aAcc", "mAcc", "IoU", "label_names", "num_images",
                           "eval_seconds", "images_per_s", "protocol": {...}}},
      "average": {"mIoU", "aAcc", "eval_images_per_s"}}  (over the datasets)

@@ -193,6 +193,7 @@ def test_naming_without_background_names_the_best_and_worst_class_of_each_method
         "IoU": [70.25, 12.75, float("nan")],
         "class_names": ["cat", "dog", "cow"],
         "uniform_chance": 20.1,
+        "recognition_auc": 0.8125,
     }  # cow: absent from the split
     entries = {
         "A": method_entry({**trained_result(32, 9.0), "naming": naming}),
@@ -203,7 +204,8 @@ def test_naming_without_background_names_the_best_and_worst_class_of_each_method
     assert "naming without background" in text and "cat 70.2" in text and "dog 12.8" in text
     markdown_text = write_report(report, tmp_path)[1].read_text()
     section = markdown_text.split("## Naming without background")[1].split("## Per-class")[0]
-    assert "| A | 41.50 | 20.10 | cat 70.2 | dog 12.8 |" in section
+    assert "| A | 41.50 | 20.10 | cat 70.2 | dog 12.8 | 0.81 |" in section
+    assert "Recognition AUC" in section
     assert "| B |" not in section and "as VOC20 and Context59 are scored" in section
     assert "## Naming without background" not in markdown(report_of({"B": entries["B"]}, ["synthetic"]))
 
