@@ -8,8 +8,9 @@ results.py          a method's result.json → its report entry;  budget.py: bud
 report.py           terminal tables, report.md, report.json
 pictures.py         which pictures a report gets;  figures.py: how each is drawn
 predictions.py      the evaluation images a run keeps for the picture;  chance.py: chance levels
-oracle_levels.py    pseudo-mask oracles beside the methods (synthetic mode)
+oracle_levels.py    the oracle rows beside the methods (synthetic mode);  hue_oracle.py: naming by colour
 jobs.py             the chains of processes;  self_training.py: S-Seg+'s steps
 ground_truth_oracle.py  S-Seg+'s recipe on the true masks, the ground-truth oracle's steps
-naming.py           naming without background;  diagnostic_tables.py: the ceiling and naming tables
+naming.py           naming without background, recognition AUC
+diagnostic_tables.py  the confidence ceiling and naming tables
 """
