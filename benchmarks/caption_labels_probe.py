@@ -9,10 +9,12 @@ evaluation images, in colour and turned grey: for each category, how well the sc
 that hold it above those that do not (0.5 is chance), averaged over the categories.
 
 If a backbone cannot learn the shapes even from these direct image-level labels, a method trained
-through a text encoder on the whole captions will not either, at that budget.
+through a text encoder on the whole captions will not either, at that budget. ``--labels scenes``
+replaces the caption's words with the scene's true categories (every drawn object, none left out),
+to tell the captions' omissions from the weakness of image-level labels as such.
 
 Run: .venv/bin/python benchmarks/caption_labels_probe.py [--backbone test_convnext]
-     [--grayscale-prob 1.0] [--steps 1000] [--batch-size 32] [--lr 2e-3] [--seed 0]
+     [--grayscale-prob 1.0] [--labels captions|scenes] [--steps 1000] [--batch-size 32] [--lr 2e-3]
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ovseg.bench.naming import mean_recognition_auc
 from ovseg.data.classnames import SYNTHETIC_CLASSES
 from ovseg.data.image_text import ImageTextDataModule
 from ovseg.data.pair_batches import to_grayscale
-from ovseg.data.synthetic import SyntheticSegDataset
+from ovseg.data.synthetic import SyntheticSegDataset, render_scene
 from ovseg.data.transforms import get_normalization, normalize
 
 # the words that name each category: the name and its plural (box -> boxes, star -> stars)
@@ -46,6 +48,15 @@ def named_categories(captions: list[str]) -> torch.Tensor:
         words = set(re.findall(r"[a-z]+", caption.lower()))
         for category, names in enumerate(CATEGORY_WORDS):
             targets[row, category] = float(bool(words & names))
+    return targets
+
+
+def scene_categories(keys: list[str]) -> torch.Tensor:
+    """(B, C) float targets: 1 for every category drawn in the scene (keys "…synthetic-SEED-INDEX")."""
+    targets = torch.zeros(len(keys), len(SYNTHETIC_CLASSES))  # (B, C)
+    for row, key in enumerate(keys):
+        seed, index = (int(part) for part in key.rsplit("-", 2)[1:])
+        targets[row, list(render_scene(seed, index, "train", 64).categories)] = 1.0
     return targets
 
 
@@ -74,7 +85,11 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
     while step < args.steps:
         for batch in data.train_dataloader():
             logits = net(batch["image"])  # (B, C)
-            loss = F.binary_cross_entropy_with_logits(logits, named_categories(batch["caption"]))
+            if args.labels == "scenes":
+                targets = scene_categories(batch["key"])  # (B, C)
+            else:
+                targets = named_categories(batch["caption"])  # (B, C)
+            loss = F.binary_cross_entropy_with_logits(logits, targets)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -111,6 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backbone", default="test_convnext", help="a timm model name")
     parser.add_argument("--grayscale-prob", type=float, default=1.0)
+    parser.add_argument("--labels", choices=("captions", "scenes"), default="captions")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -120,7 +136,9 @@ def main() -> None:
     net = train(args)
     parameters = sum(p.numel() for p in net.parameters()) / 1e6
     share = f"{args.grayscale_prob:.0%}"
-    print(f"{args.backbone} ({parameters:.2f}M parameters), grey crops {share}, {args.steps} steps")
+    print(
+        f"{args.backbone} ({parameters:.2f}M), {args.labels} labels, grey crops {share}, {args.steps} steps"
+    )
     for view, auc in recognition(net, args.eval_images).items():
         print(f"recognition AUC on {view} evaluation images: {auc:.3f} (chance 0.500)")
 
