@@ -120,14 +120,16 @@ SPREAD_HEADER = [
     "mIoU mean ± std",
     "aAcc mean ± std",
     "naming mIoU mean ± std",
+    "recognition AUC mean ± std",
 ]
 
 
 def spread_note(report: dict) -> str:
     return (
         f"Each method trained once per seed (initialisation, order and augmentation of the same training "
-        f"pairs); standard deviation over seeds (n − 1). Naming: the mIoU with the background ignored "
-        f"(below). The other tables and the pictures are seed {report['seed']}'s."
+        f"pairs); standard deviation over seeds (n − 1). Naming: the mIoU with the background ignored; "
+        f"recognition: the image-level class scores' AUC (both below). The other tables and the pictures "
+        f"are seed {report['seed']}'s."
     )
 
 
@@ -150,6 +152,7 @@ def spread_rows(report: dict) -> list[list[str]]:
                 _mean_and_std(spread, "mIoU"),
                 _mean_and_std(spread, "aAcc"),
                 _mean_and_std(spread, "naming_mIoU"),
+                _mean_and_std(spread, "recognition_auc"),
             ]
         )
     return rows

@@ -185,8 +185,9 @@ def concurrent_chains(plan: SyntheticPlan) -> int:
 
 
 def seed_spread(plan: SyntheticPlan, folder: Path) -> dict[str, dict]:
-    """Per method (display name): each seed's mIoU, aAcc and naming mIoU (background ignored, see
-    ``ovseg.bench.naming``) on the synthetic split, with mean and standard deviation (n − 1)."""
+    """Per method (display name): each seed's mIoU, aAcc, naming mIoU (background ignored) and
+    recognition AUC (see ``ovseg.bench.naming``) on the synthetic split, with mean and standard
+    deviation (n − 1)."""
     spread = {}
     for method in plan.recipes:
         runs = [read_result(_out_of(method, seed_folder(plan, folder, seed))) for seed in plan.seeds]
@@ -195,6 +196,7 @@ def seed_spread(plan: SyntheticPlan, folder: Path) -> dict[str, dict]:
             "mIoU": [run["eval"]["metrics"]["mIoU"] for run in runs],
             "aAcc": [run["eval"]["metrics"]["aAcc"] for run in runs],
             "naming_mIoU": [(run.get("naming") or {}).get("mIoU") for run in runs],
+            "recognition_auc": [(run.get("naming") or {}).get("recognition_auc") for run in runs],
         }
         for key, values in figures.items():
             complete = None not in values  # a figure some run lacks gets no mean

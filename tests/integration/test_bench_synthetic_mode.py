@@ -75,6 +75,8 @@ def test_synthetic_mode_trains_both_methods_and_writes_the_whole_report(tmp_path
             second["eval"]["metrics"]["mIoU"],
         ]
         assert spread["naming_mIoU"] == [first["naming"]["mIoU"], second["naming"]["mIoU"]]
+        auc = [first["naming"]["recognition_auc"], second["naming"]["recognition_auc"]]
+        assert spread["recognition_auc"] == auc and (name == "S-Seg+") == (auc == [None, None])
         assert (
             report["methods"][name]["results"]["synthetic"]["mIoU"] == spread["mIoU"][0]
         )  # main table: seed 3

@@ -216,16 +216,21 @@ def test_several_seeds_add_the_spread_of_every_method(tmp_path):
     report["seed_spread"] = {
         "A": {"seeds": [0, 1, 2], "mIoU": [21.38, 11.32, 13.47], "aAcc": [25.0, 16.0, 42.0],
               "mIoU_mean": 15.39, "mIoU_std": 5.30, "aAcc_mean": 27.67, "aAcc_std": 13.2,
-              "naming_mIoU": [21.9, 10.1, 3.8], "naming_mIoU_mean": 11.93, "naming_mIoU_std": 9.07},
+              "naming_mIoU": [21.9, 10.1, 3.8], "naming_mIoU_mean": 11.93, "naming_mIoU_std": 9.07,
+              "recognition_auc": [0.83, 0.7, 0.6], "recognition_auc_mean": 0.71,
+              "recognition_auc_std": 0.115},
         "B": {"seeds": [0, 1, 2], "mIoU": [9.21, 9.18, 9.2], "aAcc": [82.9, 82.6, 82.7],
               "mIoU_mean": 9.2, "mIoU_std": 0.015, "aAcc_mean": 82.73, "aAcc_std": 0.15},
     }  # fmt: skip
     terminal = terminal_text(report)
     assert "spread over seeds" in terminal and "15.39 ± 5.30" in terminal
     text = write_report(report, tmp_path)[1].read_text()
-    assert "| A | 0 1 2 | 21.38 / 11.32 / 13.47 | 15.39 ± 5.30 | 27.67 ± 13.20 | 11.93 ± 9.07 |" in text
     assert (
-        "| B | 0 1 2 | 9.21 / 9.18 / 9.20 | 9.20 ± 0.01 | 82.73 ± 0.15 | — |" in text
+        "| A | 0 1 2 | 21.38 / 11.32 / 13.47 | 15.39 ± 5.30 | 27.67 ± 13.20 | 11.93 ± 9.07 | 0.71 ± 0.12 |"
+        in text
+    )
+    assert (
+        "| B | 0 1 2 | 9.21 / 9.18 / 9.20 | 9.20 ± 0.01 | 82.73 ± 0.15 | — | — |" in text
     )  # B: no naming figure
     assert "The other tables and the pictures are seed 0's." in text
     report["seed_spread"] = None  # one seed: no section
