@@ -28,7 +28,7 @@ import timm
 import torch
 import torch.nn.functional as F
 
-from ovseg.bench.naming import mean_recognition_auc
+from ovseg.bench.naming import classes_held, mean_recognition_auc
 from ovseg.data.classnames import SYNTHETIC_CLASSES
 from ovseg.data.image_text import ImageTextDataModule
 from ovseg.data.pair_batches import to_grayscale
@@ -111,9 +111,7 @@ def recognition(net: torch.nn.Module, images: int) -> dict[str, float]:
     data = SyntheticSegDataset(length=images, image_size=64)
     pixels = torch.stack([data[i]["image"] for i in range(images)])  # (N, 3, H, W) uint8
     labels = torch.stack([data[i]["label"] for i in range(images)])  # (N, H, W)
-    holds = torch.stack(
-        [(labels == c + 1).flatten(1).any(dim=1) for c in range(len(SYNTHETIC_CLASSES))], dim=1
-    )  # (N, C)
+    holds = classes_held(labels, len(SYNTHETIC_CLASSES))  # (N, C)
     mean, std = get_normalization("clip")
     grey = torch.stack([to_grayscale(image) for image in pixels])  # (N, 3, H, W)
     return {

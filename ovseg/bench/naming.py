@@ -38,6 +38,11 @@ def can_recognise(model) -> bool:
     return type(model).classify_images is not OpenVocabSegmenter.classify_images
 
 
+def classes_held(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """(B, H, W) labels (0 background, k + 1 for class k) → (B, C) bool "image b holds class c"."""
+    return torch.stack([(labels == k + 1).flatten(1).any(dim=1) for k in range(classes)], dim=1)  # (B, C)
+
+
 def mean_recognition_auc(image_scores: torch.Tensor, holds: torch.Tensor) -> float:
     """(N, C) image scores, (N, C) bool "image n holds class c" → ROC AUC averaged over the classes
     (those present in some images and absent from others)."""
@@ -63,16 +68,16 @@ def naming_without_background(model, datamodule, seed: int = 0) -> dict | None:
     image_scores, holds = [], []
     for batch in datamodule.test_dataloader():
         image, label = batch["image"].to(model.device), batch["label"]  # (B, 3, H, W), (B, H, W)
-        scores = model.predict_scores(model.normalize(image), tuple(label.shape[-2:]))  # (B, [1 +] C, H, W)
+        normalized = model.normalize(image)  # (B, 3, H, W)
+        scores = model.predict_scores(normalized, tuple(label.shape[-2:]))  # (B, [1 +] C, H, W)
         if model.predicts_background():
             scores = scores[:, 1:]  # (B, C, H, W): the foreground classes only
         target = reduce_zero_label(label)  # (B, H, W): background → ignored, class k + 1 → k
         metric.update(scores.argmax(dim=1).cpu(), target)
         uniform.update(torch.randint(0, classes, target.shape, generator=generator), target)
         if recognise:
-            image_scores.append(model.classify_images(model.normalize(image), embeddings).float().cpu())
-            held = [(label == k + 1).flatten(1).any(dim=1) for k in range(classes)]  # C × (B,)
-            holds.append(torch.stack(held, dim=1))  # (B, C)
+            image_scores.append(model.classify_images(normalized, embeddings).float().cpu())  # (B, C)
+            holds.append(classes_held(label, classes))  # (B, C)
     result = metric.compute()
     return {
         "mIoU": result["mIoU"],

@@ -31,6 +31,7 @@ from ovseg.data.pair_batches import (
     MapPairTrainSet,
     PairTransform,
     StreamPairTrainSet,
+    check_grayscale_prob,
     collate_pairs,
     normalization_stats,
 )
@@ -135,9 +136,7 @@ class ImageTextDataModule(L.LightningDataModule):
         self.seed = seed
         self.synthetic_length = synthetic_length
         self.drop_last = drop_last
-        if not 0.0 <= grayscale_prob <= 1.0:
-            raise OvsegUserError(f"grayscale_prob must lie in [0, 1] (a chance per crop): {grayscale_prob}.")
-        self.grayscale_prob = grayscale_prob
+        self.grayscale_prob = check_grayscale_prob(grayscale_prob)  # fail now, not at the first batch
         self.skip_counts: Counter[str] = Counter()
         self.skip_history: list[dict[str, int]] = []
         self._unreported = False

@@ -64,6 +64,13 @@ def normalization_stats(normalization: str, module: object | None = None) -> tup
     return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
 
+def check_grayscale_prob(grayscale_prob: float) -> float:
+    """``grayscale_prob`` when it is a chance in [0, 1]; an OvsegUserError otherwise."""
+    if not 0.0 <= grayscale_prob <= 1.0:
+        raise OvsegUserError(f"grayscale_prob must lie in [0, 1] (a chance per crop): {grayscale_prob}.")
+    return grayscale_prob
+
+
 def to_grayscale(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 (3, H, W) → uint8 (3, H, W) holding its luma (ITU-R 601) in all three channels."""
     weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
@@ -84,10 +91,8 @@ class PairTransform:
         superpixelizer: Superpixelizer | None = None,
         grayscale_prob: float = 0.0,
     ) -> None:
-        if not 0.0 <= grayscale_prob <= 1.0:
-            raise OvsegUserError(f"grayscale_prob must lie in [0, 1], got {grayscale_prob}.")
         self.image_size = image_size
-        self.grayscale_prob = grayscale_prob
+        self.grayscale_prob = check_grayscale_prob(grayscale_prob)
         self.crop = RandomResizedCropWithBox(image_size, crop_scale)
         self.mean = mean
         self.std = std
