@@ -70,7 +70,7 @@ def naming_without_background(model, datamodule, seed: int = 0) -> dict | None:
         image, label = batch["image"].to(model.device), batch["label"]  # (B, 3, H, W), (B, H, W)
         normalized = model.normalize(image)  # (B, 3, H, W)
         scores = model.predict_scores(normalized, tuple(label.shape[-2:]))  # (B, [1 +] C, H, W)
-        if model.predicts_background():
+        if model.has_background_channel():
             scores = scores[:, 1:]  # (B, C, H, W): the foreground classes only
         target = reduce_zero_label(label)  # (B, H, W): background → ignored, class k + 1 → k
         metric.update(scores.argmax(dim=1).cpu(), target)

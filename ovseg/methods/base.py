@@ -19,10 +19,12 @@ from torchmetrics import SumMetric
 from ovseg.data.catalog import DatasetSpec
 from ovseg.data.classnames import check_unique_class_names
 from ovseg.data.templates import get_templates
-from ovseg.evaluation.inference import infer_scores, labels_from_scores, resize_short_side
+from ovseg.evaluation.inference import infer_scores
 from ovseg.evaluation.metrics import SemSegIoU
 from ovseg.evaluation.protocols import DEFAULT_PROTOCOL, Protocol, get_protocol
+from ovseg.evaluation.regions import RegionScores
 from ovseg.evaluation.report import print_results, write_json_atomic
+from ovseg.evaluation.window_rules import labels_from_window_scores, makes_background_channel, window_scores
 from ovseg.types import EvalBatch
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -36,23 +38,20 @@ class OpenVocabSegmenter(L.LightningModule):
 
     Subclasses implement:
         ``encode_text(prompts) -> (T, D)`` text features;
-        ``segment(images, class_embeddings) -> (B, C, h, w)`` foreground class scores for normalised
-        images (B, 3, H, W) and L2-normalised class embeddings (C, D), at any resolution h × w;
-        optionally ``classify_images(images, class_embeddings) -> (B, C)`` for protocols with a
-        top-k class filter.
-
-    The top-k class filter (protocols with ``top_k_classes``, such as segclip) is applied exactly
-    once. By default the shared loop applies it: classes outside each image's top k by
-    ``classify_images`` are set to -inf after inference. A method whose ``segment`` filters classes
-    itself (SegCLIP renormalises each window over its top-k classes, as its release does) overrides
-    ``owns_top_k_filter()`` to return True while it does so, and the shared loop then skips its own.
+        ``regions(images, class_embeddings) -> RegionScores``: one window's regions (SegCLIP's groups,
+        S-Seg's masks, or pixels), their class logits, which pixels they cover and the image-level
+        class probabilities, for normalised images (B, 3, H, W) and L2-normalised class embeddings
+        (C, D). Nothing else: the protocol's top-k class filter and background rule are applied
+        here, the same for every method (``ovseg.evaluation.window_rules``);
+        optionally ``classify_images(images, class_embeddings) -> (B, C)`` image-level scores.
 
     A closed-vocabulary method trained with a background class (S-Seg+'s ``SelfTrain``) overrides
-    ``predicts_background()`` to return True: its ``segment`` then returns (B, 1 + C, h, w) scores,
-    background first, and a pixel's label is their argmax instead of the threshold rule.
+    ``predicts_background()`` to return True and ``window_scores`` to return its own (B, 1 + C, h, w)
+    probabilities, background first: a pixel's label is their argmax, with no class filter and no
+    threshold, as supervised segmenters are evaluated.
 
     Args:
-        protocol: evaluation preset (groupvit, segclip, tcl).
+        protocol: evaluation preset (groupvit, groupvit-plain, segclip, tcl).
         dataset: the evaluation benchmark; set from the data module by the CLI.
         templates: override the protocol's prompt-template set (simple, tcl, imagenet).
         bg_threshold: override the protocol's background threshold.
@@ -60,6 +59,9 @@ class OpenVocabSegmenter(L.LightningModule):
         mode: override the protocol's window mode (whole, slide).
         crop: override the protocol's window size.
         stride: override the protocol's window stride.
+        top_k_classes: override the protocol's top-k class filter (0: off).
+        top_k_combine: override how the filter combines ("product", "filtered").
+        bg_rule: override the protocol's background rule ("window", "constant", "threshold").
         results_dir: folder for result JSON files (default: the run's log directory).
     """
 
@@ -76,14 +78,26 @@ class OpenVocabSegmenter(L.LightningModule):
         mode: str | None = None,
         crop: int | None = None,
         stride: int | None = None,
+        top_k_classes: int | None = None,
+        top_k_combine: str | None = None,
+        bg_rule: str | None = None,
         results_dir: str | None = None,
     ) -> None:
         super().__init__()
         self.dataset = dataset
         self.preset: Protocol = get_protocol(protocol)
-        overrides = dict(templates=templates, short_side=short_side, mode=mode, crop=crop, stride=stride)
+        overrides = dict(
+            templates=templates,
+            short_side=short_side,
+            mode=mode,
+            crop=crop,
+            stride=stride,
+            top_k_classes=top_k_classes,
+            top_k_combine=top_k_combine,
+            bg_rule=bg_rule,
+        )
         self.protocol_overrides = {key: value for key, value in overrides.items() if value is not None}
-        get_templates(self.protocol.templates)  # fail now on an unknown template set
+        get_templates(self.protocol.templates)  # fail now on an unknown template set or rule
         self.bg_threshold_override = bg_threshold
         self.results_dir = results_dir
         self.eval_metric: SemSegIoU | None = None
@@ -100,25 +114,45 @@ class OpenVocabSegmenter(L.LightningModule):
     def encode_text(self, prompts: list[str]) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} must implement encode_text(prompts) -> (T, D).")
 
-    def segment(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must implement segment(images, class_embeddings).")
+    def regions(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> RegionScores:
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement regions(images, class_embeddings) -> RegionScores."
+        )
 
     def classify_images(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(
-            f"Protocol '{self.protocol.name}' filters classes per image, which needs "
-            f"{type(self).__name__}.classify_images(images, class_embeddings) -> (B, C)."
+            f"{type(self).__name__} has no image-level classifier: classify_images(images, class_embeddings) "
+            "-> (B, C)."
         )
 
-    def owns_top_k_filter(self) -> bool:
-        """True when ``segment`` applies the protocol's top-k class filter itself, so the shared loop
-        must not apply it a second time (default: False, the shared loop filters)."""
+    def predicts_background(self) -> bool:
+        """True when ``window_scores`` scores background itself, as channel 0 of (B, 1 + C, h, w):
+        labels are then the argmax over background and classes; the protocol's class filter and
+        background rule are not used (default: False, the protocol's rules apply)."""
         return False
 
-    def predicts_background(self) -> bool:
-        """True when ``segment`` scores background itself, as channel 0 of (B, 1 + C, h, w): labels are
-        then the argmax over background and classes, and ``bg_threshold`` is not used (default: False,
-        the shared threshold rule decides background)."""
-        return False
+    # ----- one window under the protocol's rules -----------------------------------------------
+    def segment(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) one window's class scores under the protocol's class filter, no background."""
+        return window_scores(self.regions(images, class_embeddings), self.protocol, None, tuple(images.shape[-2:]))
+
+    def window_scores(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
+        """One window's scores under the protocol: (B, 1 + C, h, w), background first, when the
+        background rule makes a channel (``has_background_channel``), else (B, C, h, w)."""
+        regions = self.regions(images, class_embeddings)
+        return window_scores(regions, self.protocol, self.bg_threshold, tuple(images.shape[-2:]))
+
+    def has_background_channel(self) -> bool:
+        """Whether ``predict_scores`` puts a background channel first."""
+        if self.predicts_background():
+            return True
+        return makes_background_channel(self.protocol, self.bg_threshold)
+
+    def labels_from_scores(self, scores: torch.Tensor) -> torch.Tensor:
+        """(B, H, W) labels from ``predict_scores``' output: 0 background where the dataset has one."""
+        if self.predicts_background():
+            return scores.argmax(dim=1)  # channel 0 is background, label 0
+        return labels_from_window_scores(scores, self.protocol, self.bg_threshold)
 
     def class_logit_scale(self) -> float | None:
         """The scale of the softmax over classes that ``segment`` applies to cosine similarities
@@ -194,14 +228,15 @@ class OpenVocabSegmenter(L.LightningModule):
 
     @torch.no_grad()
     def predict_scores(self, images: torch.Tensor, original_size: tuple[int, int]) -> torch.Tensor:
-        """Foreground class scores (B, C, H0, W0) at the original size, under the protocol
-        ((B, 1 + C, H0, W0), background first, for a method that ``predicts_background``)."""
+        """Scores at the original size under the protocol: windows scored one by one
+        (``window_scores``), averaged, resized. (B, 1 + C, H0, W0) with background first when
+        ``has_background_channel()``, else (B, C, H0, W0)."""
         if self._class_embeddings is None:
             self._class_embeddings = self.build_class_embeddings()
         embeddings = self._class_embeddings
         p = self.protocol
-        scores = infer_scores(
-            lambda window: self.segment(window, embeddings),
+        return infer_scores(
+            lambda window: self.window_scores(window, embeddings),
             images,
             original_size,
             short_side=p.short_side,
@@ -209,22 +244,11 @@ class OpenVocabSegmenter(L.LightningModule):
             mode=p.mode,
             crop=p.crop,
             stride=p.stride,
-        )  # (B, C, H0, W0)
-        shared_filter = p.top_k_classes is not None and not self.owns_top_k_filter()
-        if shared_filter and p.top_k_classes < scores.shape[1]:
-            resized = resize_short_side(images, p.short_side, p.max_long_side)
-            image_scores = self.classify_images(resized, embeddings)  # (B, C)
-            keep = torch.zeros_like(image_scores, dtype=torch.bool)
-            keep.scatter_(1, image_scores.topk(p.top_k_classes, dim=1).indices, True)
-            scores = scores.masked_fill(~keep[:, :, None, None], float("-inf"))
-        return scores
+        )  # (B, [1 +] C, H0, W0)
 
     def predict_labels(self, images: torch.Tensor, original_size: tuple[int, int]) -> torch.Tensor:
         """Label maps (B, H0, W0) for normalised images: background 0 where the dataset has one."""
-        scores = self.predict_scores(images, original_size)  # (B, C, H0, W0) or (B, 1 + C, H0, W0)
-        if self.predicts_background():
-            return scores.argmax(dim=1)  # (B, H0, W0): channel 0 is background, label 0
-        return labels_from_scores(scores, self.bg_threshold)
+        return self.labels_from_scores(self.predict_scores(images, original_size))
 
     def _eval_epoch_start(self) -> None:
         if self.eval_metric is None:
@@ -283,12 +307,14 @@ class OpenVocabSegmenter(L.LightningModule):
                 "template_set": p.templates,
                 "bg_threshold": None if self.predicts_background() else self.bg_threshold,
                 "background_rule": self.background_rule(),
+                "class_filter": self.class_filter(),
                 "short_side": p.short_side,
                 "max_long_side": p.max_long_side,
                 "mode": p.mode,
                 "crop": p.crop,
                 "stride": p.stride,
                 "top_k_classes": p.top_k_classes,
+                "top_k_combine": p.top_k_combine,
                 "image_mean": list(self.image_mean),
                 "image_std": list(self.image_std),
             },
@@ -300,10 +326,19 @@ class OpenVocabSegmenter(L.LightningModule):
         }
 
     def background_rule(self) -> str | None:
-        """How background is decided: "threshold", "argmax" (a background class) or None (none)."""
+        """How background is decided: the protocol's rule ("window", "constant", "threshold"),
+        "argmax" (a background class of the model's own) or None (a benchmark without background)."""
         if not self._require_dataset().has_background:
             return None
-        return "argmax" if self.predicts_background() else "threshold"
+        return "argmax" if self.predicts_background() else self.protocol.bg_rule
+
+    def class_filter(self) -> dict | None:
+        """The class filter applied ({"top_k", "combine"}), or None (none, or a closed-vocabulary
+        model, which has no text to rank classes by)."""
+        p = self.protocol
+        if p.top_k_classes is None or self.predicts_background():
+            return None
+        return {"top_k": p.top_k_classes, "combine": p.top_k_combine}
 
     def on_validation_epoch_start(self) -> None:
         self._eval_epoch_start()

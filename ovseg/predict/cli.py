@@ -161,14 +161,13 @@ def _labels_of_model(model, labels: tuple[str, ...] | None, args: argparse.Names
 
 def _label_values(model, scores, labels: tuple[str, ...], background: bool):
     """Label values (B, H, W) from the model's scores: 0 background, i the i-th label."""
-    from ovseg.evaluation.inference import labels_from_scores
     from ovseg.load_segmenter import model_classes
     from ovseg.predict.closed_vocabulary import closed_vocabulary_labels
 
     classes = model_classes(model)
     if classes is not None:
         return closed_vocabulary_labels(scores, classes, labels, model.predicts_background(), background)
-    values = labels_from_scores(scores, model.bg_threshold)  # (B, H, W): 0..C, or 0..C-1 without background
+    values = model.labels_from_scores(scores)  # (B, H, W): 0..C, or 0..C-1 without background
     return values if background else values + 1  # label i is value i either way
 
 
@@ -202,6 +201,8 @@ def run(args: argparse.Namespace) -> int:
         "label_values": {label: value for value, label in enumerate(labels, start=1)},
         "background": background,
         "bg_threshold": model.bg_threshold if classes is None else None,
+        "background_rule": model.background_rule() if background else None,
+        "class_filter": model.class_filter(),
         "protocol": protocol.name,
         "templates": list(get_templates(protocol.templates)) if classes is None else None,
         "short_side": protocol.short_side,

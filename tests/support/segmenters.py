@@ -2,7 +2,9 @@
 
 Text side: a prompt's embedding is the one-hot vector of the palette name it contains. Image side:
 each pixel's score for a palette entry is a softmax over negative squared colour distances, so a
-scene painted with ``PALETTE`` colours (background black) is segmented back into its labels.
+scene painted with ``PALETTE`` colours (background black) is segmented back into its labels. Every
+pixel is a region of its own, with these probabilities (which leave the background colour's share
+out, so a black pixel scores low for every class); its image-level probabilities are their mean.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import torch
 from ovseg.data.classnames import SYNTHETIC_CLASSES, VOC_CLASSES
 from ovseg.data.palette import voc_palette
 from ovseg.evaluation.protocols import get_protocol
+from ovseg.evaluation.regions import RegionScores
 from ovseg.methods.base import OpenVocabSegmenter
 
 # The 20 VOC prompt names (after GroupViT's renames), each painted in its label's VOC colour, then
@@ -52,10 +55,15 @@ class ColourSegmenter(OpenVocabSegmenter):
         )  # (B, V+1, H, W)
         return torch.softmax(-distance / self.temperature, dim=1)
 
-    def segment(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
-        self.segment_calls += 1
+    def class_scores(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) each pixel's colour-match probability for each class."""
         vocab = self.vocabulary_scores(images)[:, :-1]  # (B, V, H, W)
         return torch.einsum("cv,bvhw->bchw", class_embeddings, vocab)  # (B, C, H, W)
 
+    def regions(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> RegionScores:
+        self.segment_calls += 1
+        scores = self.class_scores(images, class_embeddings)  # (B, C, H, W)
+        return RegionScores.from_pixels(scores, image_probs=scores.mean(dim=(2, 3)))
+
     def classify_images(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
-        return self.segment(images, class_embeddings).mean(dim=(2, 3))  # (B, C)
+        return self.class_scores(images, class_embeddings).mean(dim=(2, 3))  # (B, C)

@@ -28,8 +28,8 @@ class BackgroundChannelSegmenter(ColourSegmenter):
     def predicts_background(self) -> bool:
         return True
 
-    def segment(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
-        classes = super().segment(images, class_embeddings)  # (B, C, H, W)
+    def window_scores(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
+        classes = self.class_scores(images, class_embeddings)  # (B, C, H, W)
         return torch.cat([torch.full_like(classes[:, :1], 10.0), classes], dim=1)  # (B, 1 + C, H, W)
 
 
@@ -46,7 +46,7 @@ def first_labels(model, data: SegDataModule) -> torch.Tensor:
 
 
 def test_objects_are_named_even_when_no_pixel_passes_the_background_threshold(voc_data):
-    model = ColourSegmenter(dataset=VOC, bg_threshold=1.01).eval()  # the threshold rule: all background
+    model = ColourSegmenter(dataset=VOC, bg_threshold=1.01, bg_rule="threshold").eval()  # all background
     assert first_labels(model, voc_data).eq(0).all()
     naming = naming_without_background(model, voc_data)
     assert naming["mIoU"] > 95.0  # JPEG colours only blur the object edges

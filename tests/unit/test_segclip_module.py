@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from ovseg.data.catalog import get_dataset_spec
 from ovseg.data.transforms import ClipTokenizer
 from ovseg.errors import OvsegUserError
-from ovseg.evaluation.inference import labels_from_scores
 from ovseg.methods.segclip import SegCLIP
 from ovseg.methods.segclip.optim import parameter_groups, warmup_cosine
 from tests.unit.test_segclip_model import TINY
@@ -21,8 +20,9 @@ TINY_MODULE = {**TINY, "clip_pretrained": None}
 
 @pytest.fixture(scope="module")
 def module() -> SegCLIP:
+    """Without the class filter: its scores are the plain S = M·Ŝ."""
     torch.manual_seed(0)
-    return SegCLIP(**TINY_MODULE, dataset=get_dataset_spec("synthetic")).eval()
+    return SegCLIP(**TINY_MODULE, dataset=get_dataset_spec("synthetic"), protocol="groupvit-plain").eval()
 
 
 def _classes(module: SegCLIP, count: int = 5) -> torch.Tensor:
@@ -30,17 +30,35 @@ def _classes(module: SegCLIP, count: int = 5) -> torch.Tensor:
     return F.normalize(torch.randn(count, 64), dim=-1)
 
 
+def _expected_regions(module: SegCLIP, images: torch.Tensor, classes: torch.Tensor):
+    """The release's group logits, image probabilities and one-hot membership, by hand."""
+    batch = images.shape[0]
+    with torch.no_grad():
+        out = module.model.encode_image(images)
+        scale = module.model.logit_scale()
+        logits = (F.normalize(out.group_features, dim=-1) @ classes.T) * scale  # (B, L, C)
+        image_probs = ((F.normalize(out.feature, dim=-1) @ classes.T) * scale).softmax(-1)  # (B, C)
+        soft = F.interpolate(out.soft.reshape(batch, 8, 8, 8), size=images.shape[-2:], mode="bilinear")
+        index = soft.argmax(dim=1)  # (B, H, W)
+    return logits, image_probs, index
+
+
+def test_regions_are_the_groups_with_the_release_membership(module):
+    images, classes = torch.randn(2, 3, 64, 64), _classes(module)
+    regions = module.regions(images, classes)
+    logits, image_probs, index = _expected_regions(module, images, classes)
+    torch.testing.assert_close(regions.logits, logits)
+    torch.testing.assert_close(regions.image_probs, image_probs)
+    assert torch.equal(regions.membership, F.one_hot(index, 8).permute(0, 3, 1, 2).float())
+
+
 def test_segment_is_membership_times_group_affinity(module):
     images = torch.randn(2, 3, 64, 64)
     classes = _classes(module)
     scores = module.segment(images, classes)
     assert scores.shape == (2, 5, 64, 64)
-    with torch.no_grad():
-        out = module.model.encode_image(images)
-        groups = F.normalize(out.group_features, dim=-1)
-        affinity = (module.model.logit_scale() * groups @ classes.T).softmax(-1)  # (B, L, C) Ŝ
-        soft = F.interpolate(out.soft.reshape(2, 8, 8, 8), size=(64, 64), mode="bilinear")
-        index = soft.argmax(dim=1)  # (B, H, W)
+    logits, _, index = _expected_regions(module, images, classes)
+    affinity = logits.softmax(-1)  # (B, L, C) Ŝ
     expected = torch.stack([affinity[b][index[b]].permute(2, 0, 1) for b in range(2)])  # (B, C, H, W)
     torch.testing.assert_close(scores, expected)
     # probabilities: each pixel's scores are its group's class distribution
@@ -51,11 +69,13 @@ def test_segment_is_membership_times_group_affinity(module):
 def test_patch_and_soft_membership(module, membership):
     module.membership = membership
     try:
+        regions = module.regions(torch.randn(1, 3, 64, 64), _classes(module))
         scores = module.segment(torch.randn(1, 3, 64, 64), _classes(module))
     finally:
         module.membership = "upsampled"
-    assert scores.shape == (1, 5, 8, 8)
-    torch.testing.assert_close(scores.sum(dim=1), torch.ones(1, 8, 8))
+    assert regions.membership.shape == (1, 8, 64, 64)  # the patch grid, resized to the window
+    assert scores.shape == (1, 5, 64, 64)
+    torch.testing.assert_close(scores.sum(dim=1), torch.ones(1, 64, 64))
 
 
 def test_odd_sizes_are_padded_and_cropped(module):
@@ -63,45 +83,15 @@ def test_odd_sizes_are_padded_and_cropped(module):
     assert scores.shape == (1, 5, 37, 70)
 
 
-def _affinities(module: SegCLIP, images: torch.Tensor, classes: torch.Tensor):
-    with torch.no_grad():
-        out = module.model.encode_image(images)
-        scale = module.model.logit_scale()
-        logits = scale * F.normalize(out.group_features, dim=-1) @ classes.T  # (B, L, C)
-        image_logits = scale * F.normalize(out.feature, dim=-1) @ classes.T  # (B, C)
-    return logits, image_logits
-
-
-def test_release_background_rule(module):
-    images, classes = torch.randn(2, 3, 64, 64), _classes(module, 8)
-    plain = module.segment(images, classes)  # rules off under the groupvit protocol
-    module.segclip_rules = True
-    try:
-        ruled = module.segment(images, classes)
-    finally:
-        module.segclip_rules = None
-    threshold = module.bg_threshold
-    logits, _ = _affinities(module, images, classes)
-    best = logits.softmax(-1).flatten(1).amax(dim=1)  # (B,) the best group affinity
-    expected_bg = plain.amax(dim=1) < torch.minimum(best, torch.tensor(threshold))[:, None, None]
-    assert torch.equal(labels_from_scores(ruled, threshold) == 0, expected_bg)
-    assert torch.equal(ruled.argmax(dim=1), plain.argmax(dim=1))
-
-
-def test_release_top_k_renormalisation_under_the_segclip_protocol():
+def test_top_k_product_under_the_segclip_protocol():
     torch.manual_seed(0)
     module = SegCLIP(**TINY_MODULE, protocol="segclip", dataset=get_dataset_spec("synthetic")).eval()
-    module.membership = "patch"
     images, classes = torch.randn(2, 3, 64, 64), _classes(module, 8)
-    scores = module.segment(images, classes)  # (B, C, 8, 8)
-    logits, image_logits = _affinities(module, images, classes)
-    keep = torch.zeros_like(image_logits, dtype=torch.bool).scatter_(1, image_logits.topk(5).indices, True)
+    scores = module.segment(images, classes)  # (B, C, 64, 64)
+    logits, image_probs, index = _expected_regions(module, images, classes)
+    keep = torch.zeros_like(image_probs, dtype=torch.bool).scatter_(1, image_probs.topk(5).indices, True)
     affinity = logits.masked_fill(~keep[:, None], float("-inf")).softmax(-1) * logits.softmax(-1)  # (B, L, C)
-    best = affinity.flatten(1).amax(dim=1)
-    factor = (module.bg_threshold / best).clamp_min(1.0)  # (B,)
-    with torch.no_grad():
-        hard = module.model.encode_image(images).hard  # (B, L, N)
-    expected = torch.einsum("bln,blc->bcn", hard, affinity).reshape(2, 8, 8, 8) * factor[:, None, None, None]
+    expected = torch.stack([affinity[b][index[b]].permute(2, 0, 1) for b in range(2)])  # (B, C, H, W)
     torch.testing.assert_close(scores, expected)
     assert (scores.amax(dim=(2, 3)) > 0).sum(dim=1).le(5).all()  # only the top-5 classes score
 

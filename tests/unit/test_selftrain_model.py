@@ -11,6 +11,7 @@ from torch import nn
 from ovseg.data.catalog import get_dataset_spec
 from ovseg.data.seg_augment import RandomScaleCropFlip
 from ovseg.errors import OvsegUserError
+from ovseg.evaluation.regions import RegionScores
 from ovseg.methods.base import OpenVocabSegmenter
 from ovseg.methods.selftrain import ClassMismatchError, SelfTrain
 from ovseg.methods.selftrain.backbone import ViTFeatures
@@ -114,6 +115,19 @@ def test_background_is_a_class_not_a_threshold():
     assert labels.tolist() == [[[0, 3]]]
     record = model.evaluation_record({"mIoU": 0.0}, 1, 0.0)
     assert record["protocol"]["background_rule"] == "argmax" and record["protocol"]["bg_threshold"] is None
+    assert record["protocol"]["class_filter"] is None  # no text to rank classes by
+
+
+@pytest.mark.parametrize("protocol", ["groupvit", "segclip", "tcl", "groupvit-plain"])
+def test_every_protocol_scores_selftrain_by_the_argmax_of_its_own_outputs(protocol):
+    # pixel 0: background; pixel 1: the last class (label 8), the best output though far below every
+    # protocol's threshold: the argmax keeps it under every protocol, with no filter and no threshold
+    probs = torch.full((1, 9, 1, 2), 0.02)
+    probs[0, 0, 0, 0] = 0.9
+    probs[0, 8, 0, 1] = 0.4
+    model = _with_probabilities(SelfTrain(dataset=SYNTHETIC, protocol=protocol, **TINY), probs / probs.sum(1))
+    assert model.predict_labels(torch.zeros(1, 3, 1, 2), (1, 2)).tolist() == [[[0, 8]]]
+    assert model.background_rule() == "argmax" and model.class_filter() is None
 
 
 def test_without_background_every_output_is_a_class():
@@ -139,9 +153,15 @@ class _TwoChannel(OpenVocabSegmenter):
     def build_class_embeddings(self) -> torch.Tensor:
         return torch.zeros(1)
 
-    def segment(self, images, class_embeddings):
-        scores = torch.tensor([0.3, 0.1, 0.6]) if self.bg_first else torch.tensor([0.2, 0.1])
+    def window_scores(self, images, class_embeddings):
+        if not self.bg_first:
+            return super().window_scores(images, class_embeddings)  # the protocol's rules
+        scores = torch.tensor([0.3, 0.1, 0.6])
         return scores.view(1, -1, 1, 1).expand(images.shape[0], -1, *images.shape[-2:])
+
+    def regions(self, images, class_embeddings):
+        probs = torch.tensor([0.2, 0.1]).view(1, 2, 1, 1).expand(images.shape[0], -1, *images.shape[-2:])
+        return RegionScores.from_pixels(probs, image_probs=probs.mean(dim=(2, 3)))
 
 
 def test_base_predicts_background_hook():
@@ -151,12 +171,15 @@ def test_base_predicts_background_hook():
     # 0.6 is below the threshold (0.95) that would make it background under the shared rule
     assert _TwoChannel(True, dataset=spec).predict_labels(images, (2, 2)).unique().tolist() == [2]
     assert _TwoChannel(True, dataset=spec).background_rule() == "argmax"
-    # the default: the threshold rule on foreground scores (0.2 < 0.95 → background; 0.0 → class 1)
-    assert _TwoChannel(False, dataset=spec).predict_labels(images, (2, 2)).unique().tolist() == [0]
-    assert _TwoChannel(False, dataset=spec, bg_threshold=0.1).predict_labels(
-        images, (2, 2)
-    ).unique().tolist() == [1]
-    assert _TwoChannel(False, dataset=spec).background_rule() == "threshold"
+    # the default, GroupViT's rule: the window's best region (0.2² = 0.04 after the top-k product)
+    # is never background, so every pixel is class 1
+    assert _TwoChannel(False, dataset=spec).predict_labels(images, (2, 2)).unique().tolist() == [1]
+    assert _TwoChannel(False, dataset=spec).background_rule() == "window"
+    # the plain threshold rule on foreground scores (0.2 < 0.95 → background; 0.2 ≥ 0.1 → class 1)
+    plain = dict(dataset=spec, protocol="groupvit-plain")
+    assert _TwoChannel(False, **plain).predict_labels(images, (2, 2)).unique().tolist() == [0]
+    assert _TwoChannel(False, **plain, bg_threshold=0.1).predict_labels(images, (2, 2)).unique().tolist() == [1]
+    assert _TwoChannel(False, **plain).background_rule() == "threshold"
     assert _TwoChannel(False, dataset=get_dataset_spec("voc20")).background_rule() is None
 
 
@@ -172,8 +195,6 @@ def test_classes_are_stored_and_checked():
         SelfTrain(**{**dict(model.hparams), "dataset": get_dataset_spec("voc20")})
     with pytest.raises(OvsegUserError, match="needs the classes"):
         SelfTrain(**TINY)
-    with pytest.raises(OvsegUserError, match="groupvit or tcl"):
-        SelfTrain(dataset=SYNTHETIC, protocol="segclip", **TINY)
 
 
 def test_backbone_weights_from_a_local_file(tmp_path):

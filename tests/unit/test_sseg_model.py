@@ -106,18 +106,19 @@ def test_a_training_batch_of_one_image_is_refused_with_the_fix():
 
 
 def test_segment_scores_are_the_class_weighted_sum_of_mask_probabilities():
-    model = tiny_sseg().eval()
+    model = tiny_sseg(protocol="groupvit-plain").eval()  # no class filter: the plain Σ_q p_q(c)·σ(m_q)
     images = torch.randn(2, 3, 32, 32)
     classes = torch.nn.functional.normalize(torch.randn(5, 8), dim=-1)
     with torch.no_grad():
         scores = model.segment(images, classes)
         out = model.model(images)
-        probs = model.mask_class_probs(model.model.mask_features(out.queries), classes)  # (B, N, C)
-    assert scores.shape == (2, 5, 8, 8)
-    expected = (probs[0, :, 2, None, None] * out.pred_masks[0].sigmoid()).sum(0)  # class 2 of image 0
+        probs = model.mask_class_logits(model.model.mask_features(out.queries), classes).softmax(-1)  # (B, N, C)
+        masks = torch.nn.functional.interpolate(out.pred_masks.sigmoid(), size=(32, 32), mode="bilinear")
+    assert scores.shape == (2, 5, 32, 32)  # the masks are resized to the window before the rules
+    expected = (probs[0, :, 2, None, None] * masks[0]).sum(0)  # class 2 of image 0
     torch.testing.assert_close(scores[0, 2], expected)
     torch.testing.assert_close(probs.sum(-1), torch.ones(2, 6))
-    normalised = tiny_sseg(score_norm="masks").eval()
+    normalised = tiny_sseg(score_norm="masks", protocol="groupvit-plain").eval()
     with torch.no_grad():
         total = normalised.segment(images, classes).sum(1)  # a distribution over classes per pixel
     torch.testing.assert_close(total, torch.ones_like(total))

@@ -14,7 +14,8 @@ from ovseg.data.transforms import ClipTokenizer
 from ovseg.errors import OvsegUserError
 from ovseg.methods.base import CLIP_MEAN, CLIP_STD, EVALUATION_SETTINGS, OpenVocabSegmenter
 from ovseg.methods.segclip.checkpoint import load_clip_weights, load_segclip_weights
-from ovseg.methods.segclip.inference import classify, segment_scores
+from ovseg.evaluation.regions import RegionScores
+from ovseg.methods.segclip.inference import classify, group_regions
 from ovseg.methods.segclip.losses import patch_labels, patchify, reconstruction_loss, superpixel_kl_loss
 from ovseg.methods.segclip.model import SegCLIPModel
 from ovseg.methods.segclip.optim import build_optimizer, freeze_clip_embeddings, warmup_cosine
@@ -56,10 +57,6 @@ class SegCLIP(OpenVocabSegmenter):
         grad_clip_norm: gradient-norm clip when the trainer sets none (None: no clipping).
         membership: segmentation's patch → group membership: "upsampled" (the release: argmax of the
             bilinearly upsampled soft assignment), "patch" (hard M per patch) or "soft".
-        segclip_rules: the release's inference rules — affinities renormalised over each window's
-            top-k classes and background below min(threshold, best group affinity); None: on under
-            the segclip protocol. While on, this per-window filter replaces the shared loop's
-            whole-image top-k filter (``owns_top_k_filter``); while off, the shared one applies.
         **kwargs: evaluation arguments of ``OpenVocabSegmenter`` (protocol, dataset, ...).
     """
 
@@ -107,7 +104,6 @@ class SegCLIP(OpenVocabSegmenter):
         freeze_embeddings: bool = True,
         grad_clip_norm: float | None = 1.0,
         membership: Literal["upsampled", "patch", "soft"] = "upsampled",
-        segclip_rules: bool | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -142,7 +138,6 @@ class SegCLIP(OpenVocabSegmenter):
         }
         self.mask_ratio = mask_ratio
         self.membership = membership
-        self.segclip_rules = segclip_rules
         self.grad_clip_norm = grad_clip_norm
 
     @staticmethod
@@ -204,25 +199,8 @@ class SegCLIP(OpenVocabSegmenter):
     def encode_text(self, prompts: list[str]) -> torch.Tensor:
         return self.model.encode_text(self.tokenizer(prompts).to(self.device))  # (T, E)
 
-    def _rules_on(self) -> bool:
-        return self.protocol.name == "segclip" if self.segclip_rules is None else self.segclip_rules
-
-    def owns_top_k_filter(self) -> bool:
-        """With the release's rules on, ``segment`` renormalises each window over its top-k classes,
-        which replaces the shared loop's whole-image filter."""
-        return self._rules_on()
-
-    def segment(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
-        rules = self._rules_on()
-        threshold = self.bg_threshold if rules and self.dataset is not None else None
-        return segment_scores(
-            self.model,
-            images,
-            class_embeddings,
-            membership=self.membership,
-            top_k=self.protocol.top_k_classes if rules else None,
-            bg_threshold=threshold,
-        )  # (B, C, h, w)
+    def regions(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> RegionScores:
+        return group_regions(self.model, images, class_embeddings, self.membership)
 
     def class_logit_scale(self) -> float:
         return float(self.model.logit_scale())

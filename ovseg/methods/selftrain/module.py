@@ -82,12 +82,6 @@ class SelfTrain(OpenVocabSegmenter):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if self.protocol.top_k_classes is not None:
-            raise OvsegUserError(
-                f"protocol '{self.protocol.name}' keeps each image's top-{self.protocol.top_k_classes} "
-                "classes by text similarity, which a closed-vocabulary segmenter has no text for; "
-                "evaluate selftrain with --protocol groupvit or tcl."
-            )
         self.save_hyperparameters(ignore=["weights", *EVALUATION_SETTINGS])
         classes, background = _target_classes(classes, background, self.dataset)
         # The checkpoint holds the trained backbone: rebuilding from it must not fetch MAE again.
@@ -200,13 +194,21 @@ class SelfTrain(OpenVocabSegmenter):
         return torch.arange(len(self.trained_classes), device=self.device)  # (C,)
 
     def segment(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
-        """Softmax probabilities (B, K, H/4, W/4): K = 1 + C with background first, else C."""
+        """Softmax probabilities (B, K, H/4, W/4): K = 1 + C with background first, else C. No class
+        filter and no background rule: a closed-vocabulary model has no text to rank classes by, and
+        its background is a class of its own (the argmax decides, as for supervised segmenters)."""
         if class_embeddings.shape[0] != len(self.trained_classes):
             raise ValueError(
                 f"SelfTrain scores its {len(self.trained_classes)} trained classes, "
                 f"got {class_embeddings.shape[0]} class embeddings"
             )
         return self.model(images).logits.float().softmax(dim=1)  # (B, K, h, w)
+
+    def window_scores(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
+        return self.segment(images, class_embeddings)  # (B, K, h, w)
+
+    def has_background_channel(self) -> bool:
+        return self.predicts_background()
 
 
 def load_selftrain_weights(module: SelfTrain, path: str) -> None:

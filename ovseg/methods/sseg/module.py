@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ovseg.errors import OvsegUserError
+from ovseg.evaluation.regions import RegionScores
 from ovseg.methods.base import EVALUATION_SETTINGS, IMAGENET_MEAN, IMAGENET_STD, OpenVocabSegmenter
 from ovseg.methods.sseg.cache import CachedPseudoMasks
 from ovseg.methods.sseg.criterion import MaskCriterion
@@ -231,27 +232,30 @@ class SSeg(OpenVocabSegmenter):
             tokens = tokens.to(self.device)
         return self.text_encoder(tokens)  # (T, D)
 
-    def mask_class_probs(self, mask_features: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
-        """(B, N, D) mask features × (C, D) class embeddings → (B, N, C) softmax of scaled cosines."""
-        features = F.normalize(mask_features.float(), dim=-1)  # (B, N, D)
-        logits = self.logit_scale() * features @ class_embeddings.float().T  # (B, N, C)
-        return logits.softmax(dim=-1)
+    def mask_class_logits(self, mask_features: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
+        """(B, N, D) mask features × (C, D) class embeddings → (B, N, C) scaled cosines."""
+        with torch.autocast(mask_features.device.type, enabled=False):  # fp32 logits under autocast too
+            features = F.normalize(mask_features.float(), dim=-1)  # (B, N, D)
+            return self.logit_scale().float() * features @ class_embeddings.float().T  # (B, N, C)
 
-    def segment(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
+    def regions(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> RegionScores:
+        """The masks as regions: class logits per query, σ(m_q) as each pixel's membership, so that a
+        pixel's score is Σ_q p_q(c)·σ(m_q) (divided by Σ_q σ(m_q) with ``score_norm="masks"``)."""
         output = self.model(images)
-        probs = self.mask_class_probs(self.model.mask_features(output.queries), class_embeddings)  # (B, N, C)
-        masks = output.pred_masks.float().sigmoid()  # (B, N, h, w)
-        scores = torch.einsum("bnc,bnhw->bchw", probs, masks)  # (B, C, h, w): Σ_q p_q(c)·σ(m_q)
-        if self.score_norm == "masks":
-            scores = scores / masks.sum(dim=1, keepdim=True).clamp(min=1e-6)  # (B, C, h, w)
-        return scores
+        image = self.model.image_embedding(output.queries)[:, None]  # (B, 1, D)
+        return RegionScores(
+            logits=self.mask_class_logits(self.model.mask_features(output.queries), class_embeddings),
+            membership=output.pred_masks.float().sigmoid(),  # (B, N, h, w)
+            image_probs=self.mask_class_logits(image, class_embeddings)[:, 0].softmax(dim=-1),  # (B, C)
+            normalize=self.score_norm == "masks",
+        )
 
     def class_logit_scale(self) -> float:
         return float(self.logit_scale())
 
     def classify_images(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
         image = self.model.image_embedding(self.model(images).queries)[:, None]  # (B, 1, D)
-        return self.mask_class_probs(image, class_embeddings)[:, 0]  # (B, C)
+        return self.mask_class_logits(image, class_embeddings)[:, 0].softmax(dim=-1)  # (B, C)
 
 
 def _arguments_of(cls: type, options: Mapping) -> dict:
