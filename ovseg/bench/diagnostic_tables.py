@@ -24,8 +24,9 @@ CEILING_HEADER = [
 CEILING_NOTE = (
     "Confidence ceiling: the highest probability any region feature can get for class c, at the "
     "method's learned temperature, given how close c's text embedding lies to the other classes'. "
-    "A class whose ceiling is below the background threshold can never be labelled under the "
-    "threshold rule, however good the features are."
+    "It bounds the top-k product's affinity too. A class whose ceiling is below the background "
+    "threshold can never be labelled under the plain threshold rule, however good the features are; "
+    "under GroupViT's window rule only where its region is the window's most confident one."
 )
 
 

@@ -168,9 +168,16 @@ def protocol_lines(report: dict) -> list[str]:
         lines.append(
             f"{dataset}: short side {p['short_side'] or 'native'}, {window}, templates "
             f"'{p['template_set']}', background threshold {p['bg_threshold']}, "
-            f"top-k classes {p['top_k_classes'] or 'off'}"
+            f"class filter {_class_filter(p)}, background rule {p.get('background_rule') or 'none'}"
         )
     return lines
+
+
+def _class_filter(protocol: dict) -> str:
+    """'top 5, product' or 'off' (results written before the rules were recorded say only top-k)."""
+    if not protocol.get("top_k_classes"):
+        return "off"
+    return f"top {protocol['top_k_classes']}, {protocol.get('top_k_combine', 'product')}"
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:

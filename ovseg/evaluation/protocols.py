@@ -78,7 +78,8 @@ class Protocol:
             )
         if self.bg_rule not in BG_RULES:
             raise OvsegUserError(
-                f"protocol '{self.name}': unknown bg_rule '{self.bg_rule}'. Valid values: {', '.join(BG_RULES)}."
+                f"protocol '{self.name}': unknown bg_rule '{self.bg_rule}'. "
+                f"Valid values: {', '.join(BG_RULES)}."
             )
 
     def threshold_for(self, family: str) -> float:

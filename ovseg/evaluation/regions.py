@@ -67,7 +67,7 @@ class RegionScores:
     @classmethod
     def from_pixels(cls, probs: torch.Tensor, image_probs: torch.Tensor | None = None) -> RegionScores:
         """Every pixel a region: (B, C, h, w) class probabilities."""
-        batch, classes, height, width = probs.shape
+        height, width = probs.shape[-2:]
         flat = probs.flatten(2).transpose(1, 2)  # (B, h·w, C)
         return cls(probs=flat, image_probs=image_probs, grid=(height, width))
 

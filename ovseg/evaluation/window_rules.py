@@ -71,7 +71,9 @@ def pixel_scores(regions: RegionScores, affinity: torch.Tensor, size: tuple[int,
         return scores
     membership = regions.membership.float()  # (B, R, h', w')
     if tuple(membership.shape[-2:]) != tuple(size):
-        membership = F.interpolate(membership, size=size, mode="bilinear", align_corners=False)  # (B, R, h, w)
+        membership = F.interpolate(
+            membership, size=size, mode="bilinear", align_corners=False
+        )  # (B, R, h, w)
     scores = torch.einsum("brhw,brc->bchw", membership, affinity)  # (B, C, h, w)
     if regions.normalize:
         scores = scores / membership.sum(dim=1, keepdim=True).clamp_min(1e-6)  # (B, C, h, w)
@@ -114,7 +116,9 @@ def makes_background_channel(protocol: Protocol, threshold: float | None) -> boo
     return threshold is not None and protocol.bg_rule != "threshold"
 
 
-def labels_from_window_scores(scores: torch.Tensor, protocol: Protocol, threshold: float | None) -> torch.Tensor:
+def labels_from_window_scores(
+    scores: torch.Tensor, protocol: Protocol, threshold: float | None
+) -> torch.Tensor:
     """(B, H, W) labels from averaged, resized window scores: the argmax (background 0 winning ties)
     where there is a background channel, the plain threshold rule for ``bg_rule="threshold"``."""
     if threshold is not None and protocol.bg_rule == "threshold":

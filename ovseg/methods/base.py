@@ -134,7 +134,9 @@ class OpenVocabSegmenter(L.LightningModule):
     # ----- one window under the protocol's rules -----------------------------------------------
     def segment(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) one window's class scores under the protocol's class filter, no background."""
-        return window_scores(self.regions(images, class_embeddings), self.protocol, None, tuple(images.shape[-2:]))
+        return window_scores(
+            self.regions(images, class_embeddings), self.protocol, None, tuple(images.shape[-2:])
+        )
 
     def window_scores(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
         """One window's scores under the protocol: (B, 1 + C, h, w), background first, when the

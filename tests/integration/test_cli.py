@@ -58,7 +58,7 @@ def test_ckpt_maps_lightning_checkpoints_and_released_weights(tmp_path):
     [
         (["test", "--model", "segclp"], "segclip, sseg"),
         (["test", "--data=pascal"], "voc, voc20, context, context59, coco, coco-stuff, ade20k, cityscapes"),
-        (["test", "--protocol", "mmseg"], "groupvit, segclip, tcl"),
+        (["test", "--protocol", "mmseg"], "groupvit, groupvit-plain, segclip, tcl"),
     ],
 )
 def test_misspelt_name_is_an_error_listing_the_valid_ones(argv, valid, capsys):

@@ -71,7 +71,7 @@ def test_synthetic_pngs_and_manifest(sseg_checkpoint, tmp_path, capsys):
         "train",
         "groupvit",
     )
-    assert manifest["bg_threshold"] == 0.95 and manifest["background_rule"] == "threshold"
+    assert manifest["bg_threshold"] == 0.95 and manifest["background_rule"] == "window"
     assert manifest["count"] == manifest["num_images"] == 6 and manifest["complete"]
     assert (out / SETTINGS).is_file()
 

@@ -109,4 +109,6 @@ def test_released_checkpoint_evaluates_on_voc_under_the_segclip_protocol(tmp_pat
     protocol = result["protocol"]
     assert (protocol["short_side"], protocol["crop"], protocol["stride"]) == (224, 224, 224)
     assert protocol["top_k_classes"] == 5 and protocol["bg_threshold"] == 0.8
+    assert protocol["class_filter"] == {"top_k": 5, "combine": "product"}
+    assert protocol["background_rule"] == "window"
     assert result["dataset"]["num_images"] == 3 and len(result["metrics"]["IoU"]) == 21

@@ -48,11 +48,13 @@ def test_fit_on_synthetic_pairs_lowers_the_loss_and_test_writes_a_result(tmp_pat
     (checkpoint,) = runs.rglob("*.ckpt")
     results = tmp_path / "results"
     overrides = ["--model.bg_threshold", "0.5", "--model.results_dir", str(results)]
+    overrides += ["--model.bg_rule", "constant", "--model.top_k_classes", "0"]
     # no -c: the architecture comes from the checkpoint (and no recipe is added next to one)
     main(["test", "--model", "sseg", "--data", "synthetic", "--ckpt", str(checkpoint), *overrides, *common])
     result = json.loads((results / "test_synthetic_groupvit.json").read_text())
     assert result["model"] == "SSeg" and result["dataset"]["num_images"] == 4
     assert result["protocol"]["bg_threshold"] == 0.5  # the command line wins over the checkpoint
+    assert result["protocol"]["background_rule"] == "constant" and result["protocol"]["class_filter"] is None
     assert 0.0 <= result["metrics"]["mIoU"] <= 100.0
 
 

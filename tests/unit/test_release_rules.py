@@ -66,7 +66,9 @@ def _sseg_window(model: SSeg, classes: torch.Tensor):
         with torch.no_grad():
             out = model.model(window)
             scale = model.logit_scale()
-            logits = scale * F.normalize(model.model.mask_features(out.queries)[0], dim=-1) @ classes.T  # (N, C)
+            logits = (
+                scale * F.normalize(model.model.mask_features(out.queries)[0], dim=-1) @ classes.T
+            )  # (N, C)
             image_feature = model.model.image_embedding(out.queries)[0]  # (D,)
             image = (scale * F.normalize(image_feature, dim=-1) @ classes.T).softmax(-1)  # (C,)
             masks = F.interpolate(out.pred_masks.sigmoid(), size=window.shape[-2:], mode="bilinear")[0]
@@ -100,7 +102,9 @@ def test_segclip_under_its_protocol_labels_every_pixel_as_the_release():
     window_fn = _segclip_window(model, classes)
     for threshold in _thresholds(model, images, classes, window_fn):
         model.bg_threshold_override = threshold
-        assert torch.equal(_labels(model, images, classes), _slide_by_hand(images, window_fn, threshold)), threshold
+        assert torch.equal(_labels(model, images, classes), _slide_by_hand(images, window_fn, threshold)), (
+            threshold
+        )
 
 
 @pytest.mark.parametrize("classes_count", [3, 8])  # ≤ 5 classes: all kept, the product still taken

@@ -178,7 +178,9 @@ def test_base_predicts_background_hook():
     # the plain threshold rule on foreground scores (0.2 < 0.95 → background; 0.2 ≥ 0.1 → class 1)
     plain = dict(dataset=spec, protocol="groupvit-plain")
     assert _TwoChannel(False, **plain).predict_labels(images, (2, 2)).unique().tolist() == [0]
-    assert _TwoChannel(False, **plain, bg_threshold=0.1).predict_labels(images, (2, 2)).unique().tolist() == [1]
+    assert _TwoChannel(False, **plain, bg_threshold=0.1).predict_labels(images, (2, 2)).unique().tolist() == [
+        1
+    ]
     assert _TwoChannel(False, **plain).background_rule() == "threshold"
     assert _TwoChannel(False, dataset=get_dataset_spec("voc20")).background_rule() is None
 

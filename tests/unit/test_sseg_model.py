@@ -112,7 +112,9 @@ def test_segment_scores_are_the_class_weighted_sum_of_mask_probabilities():
     with torch.no_grad():
         scores = model.segment(images, classes)
         out = model.model(images)
-        probs = model.mask_class_logits(model.model.mask_features(out.queries), classes).softmax(-1)  # (B, N, C)
+        probs = model.mask_class_logits(model.model.mask_features(out.queries), classes).softmax(
+            -1
+        )  # (B, N, C)
         masks = torch.nn.functional.interpolate(out.pred_masks.sigmoid(), size=(32, 32), mode="bilinear")
     assert scores.shape == (2, 5, 32, 32)  # the masks are resized to the window before the rules
     expected = (probs[0, :, 2, None, None] * masks[0]).sum(0)  # class 2 of image 0

@@ -12,9 +12,9 @@ import torch
 
 from ovseg.data.transforms import ClipTokenizer
 from ovseg.errors import OvsegUserError
+from ovseg.evaluation.regions import RegionScores
 from ovseg.methods.base import CLIP_MEAN, CLIP_STD, EVALUATION_SETTINGS, OpenVocabSegmenter
 from ovseg.methods.segclip.checkpoint import load_clip_weights, load_segclip_weights
-from ovseg.evaluation.regions import RegionScores
 from ovseg.methods.segclip.inference import classify, group_regions
 from ovseg.methods.segclip.losses import patch_labels, patchify, reconstruction_loss, superpixel_kl_loss
 from ovseg.methods.segclip.model import SegCLIPModel
@@ -106,6 +106,8 @@ class SegCLIP(OpenVocabSegmenter):
         membership: Literal["upsampled", "patch", "soft"] = "upsampled",
         **kwargs,
     ) -> None:
+        # Checkpoints of earlier versions carry "segclip_rules": the protocol's rules now decide.
+        kwargs.pop("segclip_rules", None)
         super().__init__(**kwargs)
         # Evaluation settings belong to the run, not the checkpoint (LightningCLI would restore them
         # over the command line's); the trained weights are in the checkpoint, so rebuilding the
