@@ -23,7 +23,7 @@ from pathlib import Path
 from ovseg.data.classnames import BACKGROUND
 from ovseg.data.templates import TEMPLATE_SETS
 from ovseg.errors import OvsegUserError
-from ovseg.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOLS
+from ovseg.evaluation.protocols import BG_RULES, DEFAULT_PROTOCOL, PROTOCOLS
 from ovseg.subcommand import positive_int, run_subcommand
 
 PROG = "ovseg predict"
@@ -39,7 +39,7 @@ outputs per image (0 is background, i the i-th label; with --no-background 0 nev
 models: segclip and sseg are open-vocabulary: --labels is any free text, and is required. A selftrain
 model (S-Seg+) is closed-vocabulary: --labels names some of the classes it was trained for (a pixel
 of another class is background), or is omitted for all of them; its background is a class of its
-own, so --bg-threshold and --templates do not apply.
+own, so --bg-threshold, --templates, --bg-rule and --top-k-classes do not apply.
 This command runs when the arguments hold --labels, --images or --out; without them, 'ovseg predict'
 is the LightningCLI subcommand that predicts a benchmark's images (ovseg predict --model sseg --data voc).
 """
@@ -82,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="background below this best-label score (default: the protocol's VOC threshold)",
     )
     parser.add_argument("--templates", choices=tuple(TEMPLATE_SETS), help="default: the protocol's")
+    parser.add_argument(
+        "--bg-rule",
+        choices=BG_RULES,
+        help="background rule: window (GroupViT), constant (TCL), threshold (default: the protocol's)",
+    )
+    parser.add_argument(
+        "--top-k-classes",
+        type=int,
+        metavar="K",
+        help="class filter: each window's K best labels by image-level score (0: off; default: the protocol's)",
+    )
     parser.add_argument(
         "--no-background", action="store_true", help="every pixel gets its best label (no threshold)"
     )
@@ -127,8 +138,9 @@ def _evaluation(args: argparse.Namespace, background: bool) -> dict:
         )
     evaluation = dict(protocol=args.protocol, bg_threshold=threshold)
     overrides = dict(templates=args.templates, short_side=args.short_side, mode=args.mode)
-    overrides.update(crop=args.crop, stride=args.stride)
+    overrides.update(crop=args.crop, stride=args.stride, bg_rule=args.bg_rule, top_k_classes=args.top_k_classes)
     evaluation.update({key: value for key, value in overrides.items() if value is not None})
+    get_protocol(args.protocol).override(**overrides)  # a bad rule fails here, before any model is built
     return evaluation
 
 
@@ -149,11 +161,17 @@ def _labels_of_model(model, labels: tuple[str, ...] | None, args: argparse.Names
             )
         use_dataset(model, _label_spec(labels, not args.no_background))
         return labels
-    for flag, value in (("--bg-threshold", args.bg_threshold), ("--templates", args.templates)):
+    closed_vocabulary_flags = (
+        ("--bg-threshold", args.bg_threshold),
+        ("--templates", args.templates),
+        ("--bg-rule", args.bg_rule),
+        ("--top-k-classes", args.top_k_classes),
+    )
+    for flag, value in closed_vocabulary_flags:
         if value is not None:
             raise OvsegUserError(
                 f"{flag}: a {name} model is closed-vocabulary (no text, background a class of its own); "
-                f"it uses no prompt templates or background threshold. Drop {flag}."
+                f"it uses no prompt templates, class filter or background rule. Drop {flag}."
             )
     use_dataset(model, _label_spec(classes, model.predicts_background()))
     return choose_classes(labels, classes, name)

@@ -129,6 +129,11 @@ def test_thresholds_and_windows_follow_the_protocol_and_overrides(tmp_path, caps
     record = json.loads((out / f"{photos[0].stem}.json").read_text())
     assert record["bg_threshold"] == 0.01 and record["short_side"] == 96 and record["mode"] == "whole"
     assert record["areas"]["background"]["pixels"] == 0  # a 1-step S-Seg scores far above 0.01
+    assert record["background_rule"] == "window" and record["class_filter"] == {"top_k": 5, "combine": "product"}
+    rules = ["--bg-rule", "constant", "--top-k-classes", "0"]
+    assert run([*args, "--protocol", "groupvit-plain", *rules], capsys)[0] == 0
+    record = json.loads((out / f"{photos[0].stem}.json").read_text())
+    assert record["background_rule"] == "constant" and record["class_filter"] is None
 
 
 def test_an_exported_model_predicts_like_its_checkpoint(tmp_path, capsys, checkpoints, photos):
@@ -226,6 +231,7 @@ def _bad_jpeg(folder: Path) -> Path:
         ("cat", "broken", [], "cannot read image"),
         ("cat", "empty-folder", [], "holds no images"),
         ("cat", "photo", ["--no-background", "--bg-threshold", "0.5"], "contradict"),
+        ("cat", "photo", ["--top-k-classes", "-1"], "top_k_classes must be at least 1"),
         ("cat", "photo", ["--model", "sseg", "--ckpt", "nowhere.ckpt"], "no such file"),
         ("cat", "photo", ["--ckpt", "WEIGHTS_BIN"], "--model segclip|sseg"),
     ],
