@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--top-k-classes",
         type=int,
         metavar="K",
-        help="class filter: each window's K best labels by image-level score (0: off; default: the protocol's)",
+        help="class filter: each window's K best labels by image-level score (0: off; default: protocol's)",
     )
     parser.add_argument(
         "--no-background", action="store_true", help="every pixel gets its best label (no threshold)"
@@ -138,7 +138,9 @@ def _evaluation(args: argparse.Namespace, background: bool) -> dict:
         )
     evaluation = dict(protocol=args.protocol, bg_threshold=threshold)
     overrides = dict(templates=args.templates, short_side=args.short_side, mode=args.mode)
-    overrides.update(crop=args.crop, stride=args.stride, bg_rule=args.bg_rule, top_k_classes=args.top_k_classes)
+    overrides.update(
+        crop=args.crop, stride=args.stride, bg_rule=args.bg_rule, top_k_classes=args.top_k_classes
+    )
     evaluation.update({key: value for key, value in overrides.items() if value is not None})
     get_protocol(args.protocol).override(**overrides)  # a bad rule fails here, before any model is built
     return evaluation

@@ -129,7 +129,10 @@ def test_thresholds_and_windows_follow_the_protocol_and_overrides(tmp_path, caps
     record = json.loads((out / f"{photos[0].stem}.json").read_text())
     assert record["bg_threshold"] == 0.01 and record["short_side"] == 96 and record["mode"] == "whole"
     assert record["areas"]["background"]["pixels"] == 0  # a 1-step S-Seg scores far above 0.01
-    assert record["background_rule"] == "window" and record["class_filter"] == {"top_k": 5, "combine": "product"}
+    assert record["background_rule"] == "window" and record["class_filter"] == {
+        "top_k": 5,
+        "combine": "product",
+    }
     rules = ["--bg-rule", "constant", "--top-k-classes", "0"]
     assert run([*args, "--protocol", "groupvit-plain", *rules], capsys)[0] == 0
     record = json.loads((out / f"{photos[0].stem}.json").read_text())
