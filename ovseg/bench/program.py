@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results", help="results folder")
     parser.add_argument("--run", default=None, help="run name (default: a timestamp)")
-    parser.add_argument("--protocol", default=DEFAULT_PROTOCOL, help="groupvit (default), segclip or tcl")
+    parser.add_argument(
+        "--protocol", default=DEFAULT_PROTOCOL, help="groupvit (default), groupvit-plain, segclip or tcl"
+    )
     parser.add_argument("--grid", type=int, default=6, help="evaluation images in the predictions picture")
     synthetic = parser.add_argument_group("synthetic mode")
     synthetic.add_argument(
