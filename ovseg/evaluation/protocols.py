@@ -126,18 +126,13 @@ PROTOCOLS: dict[str, Protocol] = {
     # by one threshold on the averaged scores (ovseg's groupvit before it followed the release).
     "groupvit-plain": replace(_GROUPVIT, name="groupvit-plain", top_k_classes=None, bg_rule="threshold"),
     # SegCLIP's release: GroupViT's rules on 224 px windows without overlap, its own thresholds.
-    "segclip": Protocol(
+    "segclip": replace(
+        _GROUPVIT,
         name="segclip",
         short_side=224,
-        mode="slide",
         crop=224,
         stride=224,
-        templates="simple",
-        renames={"voc": _VOC_RENAMES, "context": _CONTEXT_RENAMES},
         bg_thresholds={"voc": 0.80, "context": 0.25, "coco": 0.65},
-        top_k_classes=5,
-        top_k_combine="product",
-        bg_rule="window",
     ),
     # TCL's release: 9 templates, raw mmseg class names, a constant 0.4 background channel.
     "tcl": Protocol(
