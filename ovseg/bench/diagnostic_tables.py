@@ -61,6 +61,8 @@ NAMING_HEADER = [
     "best class",
     "worst class",
     "recognition AUC",
+    "background IoU",
+    "background as object %",
 ]
 NAMING_NOTE = (
     "Naming without background: pixels whose ground truth is background are ignored and every other "
@@ -68,7 +70,9 @@ NAMING_NOTE = (
     "well a method names the objects, apart from telling them from the background; the main mIoU needs both. "
     "Recognition AUC: how well the method's image-level class scores tell the evaluation images that hold "
     "a class from those that do not, averaged over the classes (0.50: chance; — for a method without an "
-    "image-level classifier)."
+    "image-level classifier). Background IoU and the share of background pixels labelled as an object "
+    "come from the main mIoU's confusion matrix: a method that paints the background with classes has a "
+    "high share; one that calls everything background has a share near 0 and no class IoU."
 )
 
 
@@ -82,6 +86,7 @@ def naming_rows(report: dict) -> list[list[str]]:
         pairs = zip(naming["IoU"], naming["class_names"], strict=True)
         scored = [(iou, label) for iou, label in pairs if not math.isnan(iou)]  # NaN: absent from the split
         best, worst = max(scored), min(scored)
+        background_iou, background_as_object = _background_figures(method["results"][report["datasets"][0]])
         rows.append(
             [
                 name,
@@ -90,6 +95,16 @@ def naming_rows(report: dict) -> list[list[str]]:
                 f"{best[1]} {cell(best[0], 1)}",
                 f"{worst[1]} {cell(worst[0], 1)}",
                 cell(naming.get("recognition_auc")),
+                cell(background_iou),
+                cell(background_as_object),
             ]
         )
     return rows
+
+
+def _background_figures(result: dict) -> tuple[float | None, float | None]:
+    """(background IoU, % of background pixels labelled as an object) of a result with background."""
+    if result["label_names"][0] != "background":
+        return None, None
+    accuracy = result.get("Acc")  # None in reports written before it was recorded
+    return result["IoU"][0], None if accuracy is None else 100.0 - accuracy[0]

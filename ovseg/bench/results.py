@@ -8,7 +8,7 @@ An entry::
      "ceilings": {dataset: the confidence ceiling on its classes at its threshold | None},
      "naming": {"mIoU", "IoU", "class_names", "uniform_chance", "recognition_auc"}, background ignored
      (``method_run``) | None,
-     "results": {dataset: {"mIoU", "aAcc", "mAcc", "IoU", "label_names", "num_images",
+     "results": {dataset: {"mIoU", "aAcc", "mAcc", "IoU", "Acc", "label_names", "num_images",
                           "eval_seconds", "images_per_s", "protocol": {...}}},
      "average": {"mIoU", "aAcc", "eval_images_per_s"}}  (over the datasets)
 """
@@ -31,6 +31,7 @@ def dataset_result(record: dict) -> dict:
         "aAcc": metrics["aAcc"],
         "mAcc": metrics["mAcc"],
         "IoU": metrics["IoU"],
+        "Acc": metrics.get("Acc"),
         "label_names": dataset["label_names"],
         "num_images": dataset["num_images"],
         "eval_seconds": seconds,

@@ -56,6 +56,8 @@ def test_synthetic_mode_trains_both_methods_and_writes_the_whole_report(tmp_path
     assert "## Confidence ceiling" in (tmp_path / "s" / "report.md").read_text()
     # every method, S-Seg+ included, is also scored naming the objects with the background ignored
     assert all(len(entry["naming"]["IoU"]) == 8 for entry in report["methods"].values())
+    # beside it, the background's IoU and recall, from the main result's confusion matrix
+    assert all(len(entry["results"]["synthetic"]["Acc"]) == 9 for entry in report["methods"].values())
     assert "## Naming without background" in (tmp_path / "s" / "report.md").read_text()
     # S-Seg+ labelled exactly S-Seg's 32 training scenes
     assert len(list((tmp_path / "s" / "sseg_plus" / "pseudo_labels").rglob("*.png"))) == 32

@@ -26,7 +26,13 @@ PROTOCOL = {
 
 def record(dataset: str, miou: float, images: int = 4) -> dict:
     return {
-        "metrics": {"mIoU": miou, "aAcc": 80.0, "mAcc": 60.0, "IoU": [90.0, miou, None]},
+        "metrics": {
+            "mIoU": miou,
+            "aAcc": 80.0,
+            "mAcc": 60.0,
+            "IoU": [90.0, miou, None],
+            "Acc": [97.5, miou, None],
+        },
         "dataset": {"name": dataset, "num_images": images, "label_names": ["background", "cat", "dog"]},
         "eval_seconds": 2.0,
         "protocol": PROTOCOL,
@@ -204,8 +210,8 @@ def test_naming_without_background_names_the_best_and_worst_class_of_each_method
     assert "naming without background" in text and "cat 70.2" in text and "dog 12.8" in text
     markdown_text = write_report(report, tmp_path)[1].read_text()
     section = markdown_text.split("## Naming without background")[1].split("## Per-class")[0]
-    assert "| A | 41.50 | 20.10 | cat 70.2 | dog 12.8 | 0.81 |" in section
-    assert "Recognition AUC" in section
+    assert "| A | 41.50 | 20.10 | cat 70.2 | dog 12.8 | 0.81 | 90.00 | 2.50 |" in section
+    assert "Recognition AUC" in section and "background pixels labelled as an object" in section
     assert "| B |" not in section and "as VOC20 and Context59 are scored" in section
     assert "## Naming without background" not in markdown(report_of({"B": entries["B"]}, ["synthetic"]))
 
