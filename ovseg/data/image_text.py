@@ -25,7 +25,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ovseg.data.catalog import default_data_root
+from ovseg.data.catalog import default_data_root, get_dataset_spec
 from ovseg.data.pair_batches import (
     EpochDataLoader,
     MapPairTrainSet,
@@ -44,7 +44,7 @@ from ovseg.data.pairs import (
     distributed_info,
 )
 from ovseg.data.resumable_loader import ResumableDataLoader, ResumableSampler
-from ovseg.data.segmentation import SegDataModule
+from ovseg.data.segmentation import SegDataModule, synthetic_stream
 from ovseg.data.superpixels import SuperpixelCache, Superpixelizer, SuperpixelSettings
 from ovseg.data.transforms import (
     NORMALIZATIONS,
@@ -76,6 +76,8 @@ class ImageTextDataModule(L.LightningDataModule):
         val_dataset: evaluation benchmark name for validate/test/predict (None: no validation).
         data_root: folder holding the benchmarks (None: $OVSEG_DATA_ROOT, else "data").
         val_limit: evaluate only the first images of the benchmark.
+        val_split: the benchmark's split ("val": its evaluation split; the synthetic benchmark's
+            "tune" is a stream of its own to choose recipes on).
         seed: shuffle and generator seed.
         synthetic_length: pairs in a synthetic source that does not set its own length.
         drop_last: drop incomplete training batches.
@@ -101,6 +103,7 @@ class ImageTextDataModule(L.LightningDataModule):
         val_dataset: str | None = "synthetic",
         data_root: str | None = None,
         val_limit: int | None = None,
+        val_split: str = "val",
         seed: int = 0,
         synthetic_length: int = 4096,
         drop_last: bool = True,
@@ -133,6 +136,9 @@ class ImageTextDataModule(L.LightningDataModule):
         self.val_dataset = val_dataset
         self.data_root = default_data_root(data_root)
         self.val_limit = val_limit
+        self.val_split = val_split
+        if val_dataset is not None and get_dataset_spec(val_dataset).generated:
+            synthetic_stream(val_split)  # a split the benchmark does not have fails before any model
         self.seed = seed
         self.synthetic_length = synthetic_length
         self.drop_last = drop_last
@@ -183,7 +189,7 @@ class ImageTextDataModule(L.LightningDataModule):
             self._eval = SegDataModule(
                 dataset=self.val_dataset,
                 data_root=self.data_root,
-                split="val",
+                split=self.val_split,
                 num_workers=self.num_workers,
                 limit=self.val_limit,
                 image_size=max(self.image_size, 64),  # the synthetic benchmark, like the synthetic pairs

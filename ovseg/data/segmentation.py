@@ -104,6 +104,18 @@ def collate_eval(samples: list[dict]) -> dict:
     }
 
 
+def synthetic_stream(split: str) -> str:
+    """The synthetic benchmark's stream for a data-module split: "val" (the evaluation split) → "eval",
+    "tune" → "tune"; another split is an error naming the valid ones."""
+    streams = {"val": "eval", "eval": "eval", "tune": "tune"}
+    if split not in streams:
+        raise OvsegUserError(
+            f"the synthetic benchmark has no split '{split}': use 'val' (the evaluation images, for "
+            "reporting) or 'tune' (a stream of its own to choose recipes on)."
+        )
+    return streams[split]
+
+
 class SegDataModule(L.LightningDataModule):
     """Evaluation data for ``ovseg validate|test`` on one benchmark.
 
@@ -112,7 +124,8 @@ class SegDataModule(L.LightningDataModule):
             cityscapes).
         data_root: data root that holds the benchmark's folder (see ``ovseg.data.catalog``); default: the
             ``OVSEG_DATA_ROOT`` environment variable, else ``data``.
-        split: split to evaluate ("val" is each benchmark's evaluation split).
+        split: split to evaluate ("val" is each benchmark's evaluation split; the synthetic benchmark
+            also has "tune", a stream of its own to choose recipes on).
         num_workers: dataloader worker processes.
         limit: evaluate only the first ``limit`` images (None: all; the synthetic benchmark has 256).
         image_size: size the synthetic benchmark is rendered at (ignored by real benchmarks).
@@ -133,6 +146,8 @@ class SegDataModule(L.LightningDataModule):
         self.spec = get_dataset_spec(dataset)
         self.data_root = default_data_root(data_root)
         self.split = split
+        if self.spec.generated:
+            synthetic_stream(split)  # a split the benchmark does not have fails here, before any model
         self.num_workers = num_workers
         self.limit = limit
         self.image_size = image_size
@@ -151,7 +166,8 @@ class SegDataModule(L.LightningDataModule):
             from ovseg.data.synthetic import SyntheticSegDataset
 
             length = self.limit or self.spec.num_images
-            self._dataset = SyntheticSegDataset(length=length, image_size=self.image_size, seed=self.seed)
+            stream = synthetic_stream(self.split)
+            self._dataset = SyntheticSegDataset(length, self.image_size, self.seed, stream)
             return
         pairs = find_pairs(self.spec, self.data_root, self.split)
         self._dataset = SegmentationDataset(self.spec, pairs[: self.limit] if self.limit else pairs)

@@ -75,6 +75,7 @@ def test_indices_and_splits_give_different_scenes():
     assert not np.array_equal(base.image, render_scene(0, 1, "train").image)
     assert not np.array_equal(base.image, render_scene(0, 0, "eval").image)
     assert not np.array_equal(base.image, render_scene(1, 0, "train").image)
+    assert not np.array_equal(render_scene(0, 0, "tune").image, render_scene(0, 0, "eval").image)
 
 
 def test_layout_and_caption_do_not_depend_on_image_size():
@@ -194,6 +195,24 @@ def test_seg_dataset_items():
     np.testing.assert_array_equal(item["label"].numpy(), scene.mask)
     with pytest.raises(IndexError):
         data[2]
+    tune = SyntheticSegDataset(length=2, image_size=32, seed=1, split="tune")[1]
+    assert tune["name"] == "synthetic-tune-000001"
+    np.testing.assert_array_equal(tune["label"].numpy(), render_scene(1, 1, "tune", 32).mask)
+
+
+def test_the_tuning_stream_is_a_split_of_the_data_modules():
+    from ovseg.data.image_text import ImageTextDataModule
+    from ovseg.data.segmentation import SegDataModule
+    from ovseg.errors import OvsegUserError
+
+    module = SegDataModule("synthetic", split="tune", num_workers=0, limit=2)
+    module.setup("test")
+    names = [name for batch in module.test_dataloader() for name in batch["name"]]
+    assert names == ["synthetic-tune-000000", "synthetic-tune-000001"]
+    with pytest.raises(OvsegUserError, match="'val' .* or 'tune'"):
+        SegDataModule("synthetic", split="train")
+    with pytest.raises(OvsegUserError, match="no split 'test'"):
+        ImageTextDataModule(val_split="test")
 
 
 @pytest.mark.parametrize(
@@ -202,7 +221,7 @@ def test_seg_dataset_items():
         (lambda: SyntheticPairDataset(length=0), "length must be >= 1"),
         (lambda: SyntheticSegDataset(image_size=31), "image_size must be >= 32"),
         (lambda: SyntheticPairDataset(seed=-1), "seed must be >= 0"),
-        (lambda: render_scene(0, 0, split="val"), "split must be one of train, eval"),
+        (lambda: render_scene(0, 0, split="val"), "split must be one of train, eval, tune"),
         (lambda: render_scene(0, -1), "index must be >= 0"),
     ],
 )

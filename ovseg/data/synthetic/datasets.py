@@ -1,4 +1,5 @@
-"""Torch datasets over the synthetic benchmark: training pairs ("train") and segmentation GT ("eval")."""
+"""Torch datasets over the synthetic benchmark: training pairs ("train") and segmentation GT ("eval",
+or the "tune" stream to choose recipes on)."""
 
 from __future__ import annotations
 
@@ -57,21 +58,27 @@ class SyntheticPairDataset(_SyntheticDataset):
         }
 
 
+SEG_SPLITS = ("eval", "tune")
+
+
 class SyntheticSegDataset(_SyntheticDataset):
-    """Evaluation images with dense GT (split "eval").
+    """Images with dense GT: the evaluation split ("eval") or the tuning stream ("tune").
 
     Items: ``{"image": (3, H, W) uint8, "label": (H, W) int64, "name": str}``; label 0 is background,
     ``i + 1`` is ``SYNTHETIC_CLASSES[i]`` and 255 is ignored.
     """
 
-    def __init__(self, length: int = 256, image_size: int = 64, seed: int = 0) -> None:
+    def __init__(self, length: int = 256, image_size: int = 64, seed: int = 0, split: str = "eval") -> None:
         super().__init__(length, image_size, seed)
+        if split not in SEG_SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SEG_SPLITS)}, got {split!r}")
+        self.split = split
 
     def __getitem__(self, index: int) -> dict:
         index = self._checked(index)
-        scene = render_scene(self.seed, index, "eval", self.image_size)
+        scene = render_scene(self.seed, index, self.split, self.image_size)
         return {
             "image": torch.from_numpy(scene.image).permute(2, 0, 1).contiguous(),  # (3, H, W)
             "label": torch.from_numpy(scene.mask.astype(np.int64)),  # (H, W)
-            "name": f"synthetic-eval-{index:06d}",
+            "name": f"synthetic-{self.split}-{index:06d}",
         }

@@ -15,7 +15,9 @@ from ovseg.data.classnames import SYNTHETIC_CLASSES
 from ovseg.data.synthetic.geometry import bbox, inside
 from ovseg.data.synthetic.shapes import draw_angle, draw_params
 
-SPLITS: dict[str, int] = {"train": 0, "eval": 1}  # split name -> SeedSequence stream id
+# split name -> SeedSequence stream id: training pairs, evaluation images, and a tuning stream of
+# evaluation-like images to choose recipes on, so that the evaluation split is never tuned on
+SPLITS: dict[str, int] = {"train": 0, "eval": 1, "tune": 2}
 
 # Typical hue range of each category in degrees (read modulo 360). Neighbouring ranges overlap by
 # 30–50 degrees, so a hue never identifies the category on its own.
