@@ -4,8 +4,8 @@ Nothing is downloaded or shipped. Every scene is a pure function of ``(seed, spl
 layout, colours, textures and caption come from one ``numpy`` generator seeded with
 ``SeedSequence([seed, split_id, index])`` (split_id 0 for "train", 1 for "eval", 2 for "tune"), so
 train pairs, evaluation images and tuning images come from disjoint streams. "tune" is drawn like
-"eval" and is the one to choose recipes on; the evaluation split is for reporting only. Layout and caption do not depend on the image size;
-the same scene can be rendered at 64 or 96 px.
+"eval" and is the one to choose recipes on; the evaluation split is for reporting only. Layout and
+caption do not depend on the image size; the same scene can be rendered at 64 or 96 px.
 
 Each of the 8 categories of :data:`SYNTHETIC_CLASSES` is one shape family (ball = disc/ellipse,
 box = rounded rectangle, star, ring = annulus, cross = plus, moon = crescent, heart, arrow). A scene

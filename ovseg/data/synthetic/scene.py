@@ -36,7 +36,7 @@ def check_int(name: str, value: int, minimum: int) -> int:
 
 
 def render_scene(seed: int, index: int, split: str = "train", image_size: int = 64) -> Scene:
-    """Render scene ``index`` of the ``split`` stream ("train", "eval" or "tune") of ``seed``; deterministic."""
+    """Render scene ``index`` of ``seed``'s ``split`` stream ("train", "eval", "tune"); deterministic."""
     seed, index = check_int("seed", seed, 0), check_int("index", index, 0)
     image_size = check_int("image_size", image_size, 32)
     if split not in SPLITS:
