@@ -209,7 +209,7 @@ def test_the_tuning_stream_is_a_split_of_the_data_modules():
     module.setup("test")
     names = [name for batch in module.test_dataloader() for name in batch["name"]]
     assert names == ["synthetic-tune-000000", "synthetic-tune-000001"]
-    with pytest.raises(OvsegUserError, match="'val' .* or 'tune'"):
+    with pytest.raises(OvsegUserError, match=r"'val' .* or 'tune'"):
         SegDataModule("synthetic", split="train")
     with pytest.raises(OvsegUserError, match="no split 'test'"):
         ImageTextDataModule(val_split="test")
