@@ -57,10 +57,6 @@ class RegionScores:
             )
 
     @property
-    def num_classes(self) -> int:
-        return (self.logits if self.logits is not None else self.probs).shape[-1]
-
-    @property
     def device(self) -> torch.device:
         return (self.logits if self.logits is not None else self.probs).device
 
