@@ -135,15 +135,13 @@ PROTOCOLS: dict[str, Protocol] = {
         bg_thresholds={"voc": 0.80, "context": 0.25, "coco": 0.65},
     ),
     # TCL's release: 9 templates, raw mmseg class names, a constant 0.4 background channel.
-    "tcl": Protocol(
+    "tcl": replace(
+        _GROUPVIT,
         name="tcl",
-        short_side=448,
-        mode="slide",
-        crop=448,
-        stride=224,
         templates="tcl",
         renames={},
         bg_thresholds={"voc": 0.4, "context": 0.4, "coco": 0.4},
+        top_k_classes=None,
         bg_rule="constant",
     ),
 }

@@ -242,20 +242,23 @@ class SSeg(OpenVocabSegmenter):
         """The masks as regions: class logits per query, σ(m_q) as each pixel's membership, so that a
         pixel's score is Σ_q p_q(c)·σ(m_q) (divided by Σ_q σ(m_q) with ``score_norm="masks"``)."""
         output = self.model(images)
-        image = self.model.image_embedding(output.queries)[:, None]  # (B, 1, D)
         return RegionScores(
             logits=self.mask_class_logits(self.model.mask_features(output.queries), class_embeddings),
             membership=output.pred_masks.float().sigmoid(),  # (B, N, h, w)
-            image_probs=self.mask_class_logits(image, class_embeddings)[:, 0].softmax(dim=-1),  # (B, C)
+            image_probs=self.image_class_probs(output.queries, class_embeddings),  # (B, C)
             normalize=self.score_norm == "masks",
         )
+
+    def image_class_probs(self, queries: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
+        """(B, N, E) queries → (B, C) the image embedding's class probabilities."""
+        image = self.model.image_embedding(queries)[:, None]  # (B, 1, D)
+        return self.mask_class_logits(image, class_embeddings)[:, 0].softmax(dim=-1)  # (B, C)
 
     def class_logit_scale(self) -> float:
         return float(self.logit_scale())
 
     def classify_images(self, images: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
-        image = self.model.image_embedding(self.model(images).queries)[:, None]  # (B, 1, D)
-        return self.mask_class_logits(image, class_embeddings)[:, 0].softmax(dim=-1)  # (B, C)
+        return self.image_class_probs(self.model(images).queries, class_embeddings)  # (B, C)
 
 
 def _arguments_of(cls: type, options: Mapping) -> dict:
